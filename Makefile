@@ -1,0 +1,25 @@
+# The two commands of the README. Both create .venv (Python 3.10+) on first use and install the
+# project into it; torch/torchvision are pinned in pyproject.toml so a CPU machine never pulls CUDA.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export KEDRO_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: install run test viz bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install  ## install, then run the default pipeline (digits, SGD vs SAM) on the CPU
+	$(BIN)/kedro run
+
+test: install  ## install, then run the test suite
+	$(BIN)/python -m pytest
+
+viz: install  ## kedro-viz on http://127.0.0.1:4141
+	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141

@@ -1,0 +1,87 @@
+"""The prepared data set: uint8 image splits plus what is needed to normalise and name them.
+
+One concept, one file format: a flat ``dict[str, Tensor]`` (``{split}_images``/``{split}_labels``)
+plus string metadata, so it saves as safetensors and loads without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class PreparedData:
+    """Splits of uint8 images (N, C, H, W) with int64 labels, and the normalisation to apply."""
+
+    name: str
+    splits: dict[str, tuple[Tensor, Tensor]]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: list[str]
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for split, (images, labels) in self.splits.items():
+            if images.dtype != torch.uint8 or images.ndim != 4:
+                raise ValueError(f"split {split!r}: images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            if labels.shape != (images.shape[0],):
+                raise ValueError(f"split {split!r}: {images.shape[0]} images but labels of shape {tuple(labels.shape)}")
+            if len(self.mean) != images.shape[1] or len(self.std) != images.shape[1]:
+                raise ValueError(f"split {split!r}: {images.shape[1]} channels but mean/std of length {len(self.mean)}/{len(self.std)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        images, _ = next(iter(self.splits.values()))
+        return tuple(images.shape[1:])  # type: ignore[return-value]
+
+    def normalise(self, images: Tensor) -> Tensor:
+        """uint8 → float, scaled to [0, 1] then standardised per channel."""
+        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        return (images.float() / 255.0 - mean) / std
+
+    def to_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        tensors: dict[str, Tensor] = {}
+        for split, (images, labels) in self.splits.items():
+            tensors[f"{split}_images"] = images.contiguous()
+            tensors[f"{split}_labels"] = labels.to(torch.int64).contiguous()
+        meta = {
+            "name": self.name,
+            "splits": json.dumps(list(self.splits)),
+            "mean": json.dumps(list(self.mean)),
+            "std": json.dumps(list(self.std)),
+            "class_names": json.dumps(self.class_names),
+            "extra": json.dumps(self.extra),
+        }
+        return tensors, meta
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, Tensor], meta: dict[str, str]) -> PreparedData:
+        try:
+            splits = {s: (tensors[f"{s}_images"], tensors[f"{s}_labels"]) for s in json.loads(meta["splits"])}
+            return cls(
+                name=meta["name"],
+                splits=splits,
+                mean=tuple(json.loads(meta["mean"])),
+                std=tuple(json.loads(meta["std"])),
+                class_names=list(json.loads(meta["class_names"])),
+                extra=dict(json.loads(meta.get("extra", "{}"))),
+            )
+        except KeyError as exc:
+            raise ValueError(f"not a samlab prepared data file: missing {exc}") from exc
+
+
+def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean/std of uint8 images on the [0, 1] scale (computed on the train split only)."""
+    x = images.float() / 255.0
+    mean = x.mean(dim=(0, 2, 3))
+    std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)

@@ -1,0 +1,86 @@
+"""Kedro datasets for what kedro-datasets has none of: prepared tensor splits and torch checkpoints.
+
+Both write atomically (temp file in the same folder, then ``os.replace``) so a killed run never leaves a
+half-written file, and both load without unpickling code (safetensors; ``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from kedro.io import AbstractDataset, DatasetError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file, safe_open
+
+from samlab.data.prepared import PreparedData
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``; the temp file is removed on failure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
+    """A ``PreparedData`` as one safetensors file (tensors + JSON metadata)."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> PreparedData:
+        if not self._filepath.exists():
+            raise DatasetError(f"prepared data {self._filepath} does not exist: run `kedro run --pipeline data_preparation`")
+        try:
+            tensors = load_file(str(self._filepath))
+            with safe_open(str(self._filepath), framework="pt") as f:
+                meta = f.metadata() or {}
+        except (SafetensorError, OSError) as exc:
+            raise DatasetError(f"{self._filepath} is not a readable safetensors file: {exc}") from exc
+        return PreparedData.from_tensors(tensors, meta)
+
+    def save(self, data: PreparedData) -> None:
+        tensors, meta = data.to_tensors()
+        atomic_write(self._filepath, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class TorchCheckpointDataset(AbstractDataset[dict, dict]):
+    """A checkpoint dict of tensors and plain values, saved with ``torch.save``, loaded with ``weights_only=True``."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict:
+        if not self._filepath.exists():
+            raise DatasetError(f"checkpoint {self._filepath} does not exist: run the training pipeline first")
+        try:
+            return torch.load(self._filepath, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for corrupt or unsafe files
+            raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {exc}") from exc
+
+    def save(self, data: dict) -> None:
+        atomic_write(self._filepath, lambda tmp: torch.save(data, tmp))
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}

@@ -1,0 +1,92 @@
+"""The papers' small architectures, registered as timm models so ``timm.create_model`` builds them.
+
+- ``samlab_vit_micro``: a ViT in paper 1's ViT-S/32 style (global average pooling with a norm after
+  pooling, no class token) shrunk for 8–32 px inputs, the CPU default.
+- ``samlab_cnn``: paper 2's CIFAR-MNIST CNN, Conv(3→32,k5,s2)-Conv(32→64,k3,s2)-Conv(64→128,k3,s2)-Linear.
+- ``samlab_mlp``: a small ReLU MLP on flattened inputs (paper 2's toy experiments).
+"""
+
+from __future__ import annotations
+
+import torch
+from timm.models import register_model
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, width: int = 32, drop_rate: float = 0.0, **_):
+        super().__init__()
+        self.num_classes = num_classes
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, width, 5, stride=2, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            self.num_features = int(self.features(torch.zeros(1, in_chans, img_size, img_size)).shape[1])
+        self.head = nn.Linear(self.num_features, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool=None) -> None:  # noqa: ARG002 - timm API
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes)
+
+
+class MLP(nn.Module):
+    def __init__(self, num_classes: int = 2, in_chans: int = 1, img_size: int | tuple = 2, hidden: int = 128, depth: int = 2, **_):
+        super().__init__()
+        self.num_classes = num_classes
+        size = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+        in_features = in_chans * int(size[0]) * int(size[-1]) if len(size) == 2 else int(size[0])
+        layers: list[nn.Module] = [nn.Flatten()]
+        for _ in range(depth):
+            layers += [nn.Linear(in_features, hidden), nn.ReLU(inplace=True)]
+            in_features = hidden
+        self.features = nn.Sequential(*layers)
+        self.num_features = hidden
+        self.head = nn.Linear(hidden, num_classes)
+
+    forward_features = SmallCNN.forward_features
+    forward_head = SmallCNN.forward_head
+    forward = SmallCNN.forward
+    get_classifier = SmallCNN.get_classifier
+    reset_classifier = SmallCNN.reset_classifier
+
+
+def _own_kwargs(name: str, pretrained: bool, kwargs: dict) -> dict:
+    """Refuse pretrained weights (there are none) and drop timm's pretrained-config plumbing."""
+    if pretrained:
+        raise ValueError(f"{name} has no pretrained weights: it is trained from scratch by samlab")
+    return {k: v for k, v in kwargs.items() if not k.startswith("pretrained_cfg") and k not in ("cache_dir", "features_only")}
+
+
+@register_model
+def samlab_vit_micro(pretrained: bool = False, **kwargs) -> VisionTransformer:
+    kwargs = _own_kwargs("samlab_vit_micro", pretrained, kwargs)
+    cfg = dict(img_size=16, patch_size=4, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0,
+               class_token=False, global_pool="avg", fc_norm=True)
+    cfg.update(kwargs)
+    return VisionTransformer(**cfg)
+
+
+@register_model
+def samlab_cnn(pretrained: bool = False, **kwargs) -> SmallCNN:
+    return SmallCNN(**_own_kwargs("samlab_cnn", pretrained, kwargs))
+
+
+@register_model
+def samlab_mlp(pretrained: bool = False, **kwargs) -> MLP:
+    return MLP(**_own_kwargs("samlab_mlp", pretrained, kwargs))

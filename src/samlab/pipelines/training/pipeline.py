@@ -1,0 +1,45 @@
+"""``training``: for every variant block in the parameters, ``{ns}.train_model → {ns}.evaluate_model``."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from samlab.pipelines.training.nodes import evaluate_model, train_model
+from samlab.pipelines.variants import training_variants
+
+
+def _named(func, name: str):
+    """Bind the variant's name (used in logs and tables) without a parameter for it."""
+    return update_wrapper(partial(func, variant_name=name), func)
+
+
+def variant_pipeline(name: str) -> Pipeline:
+    template = Pipeline(
+        [
+            node(
+                _named(train_model, name),
+                inputs=["prepared_data", "params:model", "params:training", "params:variant"],
+                outputs=["model", "history"],
+                name="train_model",
+                tags=["training"],
+            ),
+            node(
+                _named(evaluate_model, name),
+                inputs=["prepared_data", "model", "params:training"],
+                outputs="metrics",
+                name="evaluate_model",
+                tags=["evaluation"],
+            ),
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=name,
+        inputs={"prepared_data"},
+        parameters={"params:model": "params:model", "params:training": "params:training",
+                    "params:variant": f"params:{name}"},
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return sum((variant_pipeline(name) for name in training_variants()), Pipeline([]))

@@ -1,0 +1,13 @@
+"""Project settings (Kedro defaults except where said)."""
+
+from kedro.config import OmegaConfigLoader
+
+from samlab.hooks import ConfigCaptureHook
+
+HOOKS = (ConfigCaptureHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+}

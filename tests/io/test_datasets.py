@@ -1,0 +1,57 @@
+import os
+import pickle
+
+import pytest
+import torch
+from kedro.io import DatasetError
+
+from samlab.data import prepare_digits
+from samlab.io import PreparedDataDataset, TorchCheckpointDataset
+
+
+def test_prepared_data_dataset_round_trip(tmp_path):
+    data = prepare_digits(8, 1, {"train": 0.8, "test": 0.2}, seed=0)
+    ds = PreparedDataDataset(str(tmp_path / "p.safetensors"))
+    assert not ds.exists()
+    ds.save(data)
+    back = ds.load()
+    assert torch.equal(back.splits["test"][1], data.splits["test"][1]) and back.std == data.std
+    assert [p.name for p in tmp_path.iterdir()] == ["p.safetensors"]  # no temp files left
+
+
+def test_missing_and_corrupt_files_give_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist: run `kedro run --pipeline data_preparation`"):
+        PreparedDataDataset(str(tmp_path / "none.safetensors")).load()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(DatasetError, match="not a readable safetensors file"):
+        PreparedDataDataset(str(bad)).load()
+
+
+def test_checkpoint_round_trip_and_atomic_failure(tmp_path):
+    ds = TorchCheckpointDataset(str(tmp_path / "m" / "model.pt"))
+    ckpt = {"model_config": {"name": "samlab_cnn", "num_classes": 2}, "state_dict": {"w": torch.ones(2)}}
+    ds.save(ckpt)
+    assert torch.equal(ds.load()["state_dict"]["w"], torch.ones(2))
+
+    class Unsaveable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(Exception):
+        ds.save({"bad": Unsaveable()})
+    assert torch.equal(ds.load()["state_dict"]["w"], torch.ones(2))  # old file intact
+    assert sorted(os.listdir(tmp_path / "m")) == ["model.pt"]
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"state_dict": _RunsCode()}, f)
+    with pytest.raises(DatasetError, match="cannot load checkpoint .* safely"):
+        TorchCheckpointDataset(str(path)).load()

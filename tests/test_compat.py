@@ -1,0 +1,19 @@
+import subprocess
+import sys
+
+
+def test_import_timm_after_samlab_works_in_a_fresh_process():
+    code = "import samlab, timm, torchvision; m = timm.create_model('resnet10t', num_classes=3); print(type(m).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ResNet"
+
+
+def test_guard_is_a_no_op_once_torchvision_is_imported():
+    from samlab import _compat
+
+    import torchvision  # noqa: F401
+
+    before = _compat._LIBRARY
+    _compat.install_torchvision_guard()
+    assert _compat._LIBRARY is before
