@@ -1,0 +1,27 @@
+"""Why SAM works, measured: sharpness, perturbed forgetting, feature balance, probes, τ correlation.
+
+Kedro-free; every function takes a model, a loss and tensors (or a ``PreparedData``) and returns numbers or
+tidy pandas tables. The column schemas are in each module's docstring and the README's "Analysis" section.
+"""
+
+from samlab.analysis.correlation import correlation_table, kendall_tau_test
+from samlab.analysis.feature_balance import (
+    gini,
+    importance_weights,
+    last_layer_phantom,
+    lorenz_curve,
+    lorenz_table,
+    lr_rescaling_factors,
+    lsam_surrogate,
+    phantom_importance_weights,
+)
+from samlab.analysis.forgetting import ForgettingRecorder, input_exposed_information, kl_divergence, step_forgetting
+from samlab.analysis.probes import frozen_features, probe_accuracy, probe_table
+from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, hessian_vector_product, m_sharpness
+
+__all__ = [
+    "ForgettingRecorder", "correlation_table", "fixed_subset", "frozen_features", "gini", "hessian_top_eigenvalue",
+    "hessian_trace", "hessian_vector_product", "importance_weights", "input_exposed_information", "kendall_tau_test",
+    "kl_divergence", "last_layer_phantom", "lorenz_curve", "lorenz_table", "lr_rescaling_factors", "lsam_surrogate",
+    "m_sharpness", "phantom_importance_weights", "probe_accuracy", "probe_table", "step_forgetting",
+]

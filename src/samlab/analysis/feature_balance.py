@@ -1,0 +1,159 @@
+"""Feature balance (paper 2, science.md §10): importance weights, phantom weights, Lorenz/Gini, LSAM effects.
+
+For f(x) = vᵀφ_θ(x) trained with cross-entropy, the loss gradient is a sum of per-sample gradients
+weighted by the importance weight λ_i = 1 − p(y_i | x_i) (binary logistic: σ(−y_i f(x_i))). SAM takes
+its gradient at the *phantom* parameters w̃ = w + ρ∇L/‖∇L‖; the phantom weights λ̃_i are λ at w̃.
+Paper 2's claim: λ̃ is spread more evenly than λ (lower Gini), so SAM keeps learning samples that the easy
+feature already fits.
+
+LSAM perturbs only the last layer, ṽ = v + ρ∇_vL/‖∇_vL‖. ``lsam_surrogate`` builds the loss whose
+gradient is LSAM's (``full``) or one of its two isolated effects: ``importance`` (λ̃ from ṽ, gradients
+through the real v) and ``lr_scaling`` (real λ, backprop through ṽ, whose per-feature factor is ṽ_j/v_j,
+``lr_rescaling_factors``).
+
+Tables: ``lorenz_table`` has columns ``weights`` (``real``/``phantom``), ``fraction``, ``cumulative_share``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from samlab.analysis.sharpness import EPS, _norm, eval_mode, trainable_parameters
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+LSAM_MODES = ("full", "importance", "lr_scaling")
+
+
+def importance_weights(logits: Tensor, targets: Tensor) -> Tensor:
+    """λ_i = 1 − softmax(logits_i)[y_i]."""
+    if logits.ndim != 2 or targets.shape != (logits.shape[0],):
+        raise ValueError(f"need (N, C) logits and (N,) targets, got {tuple(logits.shape)}, {tuple(targets.shape)}")
+    return 1.0 - logits.double().softmax(1).gather(1, targets.view(-1, 1)).squeeze(1)
+
+
+def lorenz_curve(weights: Sequence[float] | np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(fraction of samples, cumulative share of the total weight), weights sorted ascending, from (0, 0)."""
+    w = np.sort(np.asarray(weights, dtype=float).ravel())
+    if w.size == 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weights must be a non-empty array of finite, non-negative numbers")
+    total = w.sum()
+    share = np.cumsum(w) / total if total > 0 else np.linspace(1 / w.size, 1, w.size)  # all zero: perfectly even
+    return np.linspace(0.0, 1.0, w.size + 1), np.concatenate([[0.0], share])
+
+
+def gini(weights: Sequence[float] | np.ndarray | Tensor) -> float:
+    """1 − 2·(area under the Lorenz curve), trapezoids: 0 = perfectly even, (n − 1)/n = one sample has it all."""
+    x, y = lorenz_curve(weights)
+    return float(1.0 - 2.0 * np.trapezoid(y, x))
+
+
+def lorenz_table(real: np.ndarray | Tensor, phantom: np.ndarray | Tensor, points: int = 101) -> pd.DataFrame:
+    """Both Lorenz curves, resampled at ``points`` fractions (tidy, for plotting)."""
+    rows = []
+    grid = np.linspace(0.0, 1.0, points)
+    for name, w in (("real", real), ("phantom", phantom)):
+        x, y = lorenz_curve(np.asarray(w))
+        rows.append(pd.DataFrame({"weights": name, "fraction": grid, "cumulative_share": np.interp(grid, x, y)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _loss_gradient(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, params: list[Tensor],
+                   chunk_size: int | None) -> list[Tensor]:
+    grads = [torch.zeros_like(p) for p in params]
+    size = chunk_size or inputs.shape[0]
+    n = inputs.shape[0]
+    for x, y in zip(inputs.split(size), targets.split(size)):
+        g = torch.autograd.grad(loss_fn(model(x), y), params, allow_unused=True)
+        torch._foreach_add_(grads, [gi if gi is not None else torch.zeros_like(p) for gi, p in zip(g, params)],
+                            alpha=x.shape[0] / n)
+    return grads
+
+
+@torch.no_grad()
+def _logits(model: nn.Module, inputs: Tensor, chunk_size: int | None) -> Tensor:
+    size = chunk_size or inputs.shape[0]
+    return torch.cat([model(x) for x in inputs.split(size)])
+
+
+def last_layer_parameters(model: nn.Module) -> list[Tensor]:
+    """The classifier's parameters (v): timm's ``get_classifier()``."""
+    if not hasattr(model, "get_classifier"):
+        raise ValueError(f"{type(model).__name__} has no get_classifier(): cannot find its last layer")
+    return [p for p in model.get_classifier().parameters() if p.requires_grad]
+
+
+def phantom_importance_weights(
+    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float, last_layer: bool = False,
+    chunk_size: int | None = None,
+) -> dict[str, Tensor]:
+    """λ at w and λ̃ at w̃ = w + ρ∇L/‖∇L‖ (∇L over the whole given set; only v if ``last_layer``), eval mode.
+
+    Returns ``{"real", "phantom"}`` (float64, one weight per sample); the model's weights are restored.
+    """
+    if rho < 0:
+        raise ValueError(f"rho must be >= 0, got {rho}")
+    params = last_layer_parameters(model) if last_layer else trainable_parameters(model)
+    backup = [p.detach().clone() for p in params]
+    with eval_mode(model):
+        real = importance_weights(_logits(model, inputs, chunk_size), targets)
+        grads = _loss_gradient(model, loss_fn, inputs, targets, params, chunk_size)
+        try:
+            with torch.no_grad():
+                torch._foreach_add_(params, torch._foreach_mul(grads, rho / (_norm(grads) + EPS)))
+            phantom = importance_weights(_logits(model, inputs, chunk_size), targets)
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_(params, backup)
+    return {"real": real, "phantom": phantom}
+
+
+def last_layer_phantom(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float,
+                       chunk_size: int | None = None) -> list[Tensor]:
+    """ṽ = v + ρ∇_vL/‖∇_vL‖ for the classifier's parameters (weight first, as ``get_classifier`` lists them)."""
+    params = last_layer_parameters(model)
+    with eval_mode(model):
+        grads = _loss_gradient(model, loss_fn, inputs, targets, params, chunk_size)
+    scale = rho / (float(_norm(grads)) + EPS)
+    return [p.detach() + scale * g for p, g in zip(params, grads)]
+
+
+def lr_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
+    """Per-feature LR rescaling ṽ_j / v_j (elementwise; NaN where v_j = 0)."""
+    if v.shape != v_tilde.shape:
+        raise ValueError(f"v and ṽ differ in shape: {tuple(v.shape)} vs {tuple(v_tilde.shape)}")
+    v64 = v.double()
+    return torch.where(v64 != 0, v_tilde.double() / torch.where(v64 != 0, v64, 1.0), torch.nan)
+
+
+def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full") -> Tensor:
+    """A loss whose gradient (w.r.t. all parameters, at the real w) is LSAM's or one of its effects (CE loss).
+
+    With z = v·φ (real head) and z̃ = ṽ·φ (head at ṽ, ṽ − v detached), softmax p, p̃ and one-hot Y:
+    ``full``: CE(z̃, y) — LSAM's gradient; ``importance``: mean_i Σ_k (p̃ − Y)_ik z_ik (phantom importance
+    weights, real backprop); ``lr_scaling``: mean_i Σ_k (p − Y)_ik z̃_ik (real weights, backprop through ṽ).
+    The model must be timm-style: ``forward_features``, ``forward_head(pre_logits=True)``, a linear classifier.
+    """
+    if mode not in LSAM_MODES:
+        raise ValueError(f"unknown LSAM mode {mode!r}; known: {list(LSAM_MODES)}")
+    head = model.get_classifier()
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"LSAM needs a linear classifier, got {type(head).__name__}")
+    phi = model.forward_head(model.forward_features(inputs), pre_logits=True)
+    z = head(phi)
+    grads = torch.autograd.grad(F.cross_entropy(z, targets), [p for p in head.parameters()], retain_graph=True)
+    scale = rho / (float(_norm(list(grads))) + EPS)
+    weight = head.weight + scale * grads[0]
+    bias = head.bias + scale * grads[1] if head.bias is not None else None
+    z_tilde = F.linear(phi, weight, bias)
+    if mode == "full":
+        return F.cross_entropy(z_tilde, targets)
+    onehot = F.one_hot(targets, z.shape[1]).to(z.dtype)
+    if mode == "importance":
+        return ((z_tilde.detach().softmax(1) - onehot) * z).sum(1).mean()
+    return ((z.detach().softmax(1) - onehot) * z_tilde).sum(1).mean()

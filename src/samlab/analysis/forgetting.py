@@ -1,0 +1,101 @@
+"""Perturbed forgetting along the training trajectory (science.md §9) — **our proposed estimators**.
+
+Paper 1 (Vani et al. 2024) measures forgetting at the perturbations SAM actually takes, but its estimator
+code was not released. These estimators are samlab's own, computed on the perturbed chunk(s) of a step
+from what the optimizer reports (``StepStats`` with ``return_outputs=True``):
+
+- output forgetting ``output_kl`` = mean_i KL(p_i(w) ‖ p_i(w + e)) (softmax outputs, nats);
+- ``loss_increase`` = L(w + e) − L(w);
+- input-exposed information I(X; Ŷ) ≈ H(mean_i p_i) − mean_i H(p_i) (nats, over the chunk's samples) at
+  w (``info_clean``) and at w + e (``info_perturbed``), and its drop ``info_drop`` = clean − perturbed.
+
+``ForgettingRecorder`` is the training loop's ``on_step`` callback: it samples every ``every``-th update
+and keeps one row per sampled step. Its table (``data/07_model_output/<ns>/forgetting.csv``) has columns
+``step, loss, perturbed_loss, loss_increase, output_kl, info_clean, info_perturbed, info_drop,
+perturbation_norm, rho``; ``summary()`` averages them into one number each per model
+(``forgetting_<column>``). Steps without a perturbation (plain SGD) have NaN perturbed columns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from samlab.optim import StepStats
+
+COLUMNS = ["step", "loss", "perturbed_loss", "loss_increase", "output_kl", "info_clean", "info_perturbed",
+           "info_drop", "perturbation_norm", "rho"]
+SUMMARY_COLUMNS = ["loss_increase", "output_kl", "info_drop", "info_clean", "info_perturbed"]
+
+
+def kl_divergence(logits_p: Tensor, logits_q: Tensor) -> float:
+    """mean_i KL(softmax(logits_p_i) ‖ softmax(logits_q_i)), in nats."""
+    if logits_p.shape != logits_q.shape or logits_p.ndim != 2:
+        raise ValueError(f"need two (N, C) logit tensors of one shape, got {tuple(logits_p.shape)}, {tuple(logits_q.shape)}")
+    log_p = logits_p.double().log_softmax(1)
+    log_q = logits_q.double().log_softmax(1)
+    return float((log_p.exp() * (log_p - log_q)).sum(1).mean())
+
+
+def entropy(probs: Tensor) -> Tensor:
+    """Shannon entropy (nats) of each row of ``probs`` (0·log 0 = 0)."""
+    return -(probs * probs.clamp_min(1e-300).log()).sum(-1)
+
+
+def input_exposed_information(logits: Tensor) -> float:
+    """I(X; Ŷ) ≈ H(mean_i p_i) − mean_i H(p_i) over the samples of ``logits`` (N, C), in nats."""
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ValueError(f"need (N, C) logits with N > 0, got {tuple(logits.shape)}")
+    p = logits.double().softmax(1)
+    return float(entropy(p.mean(0)) - entropy(p).mean())
+
+
+def step_forgetting(stats: StepStats) -> dict[str, float]:
+    """The estimators for one step's ``StepStats`` (perturbed ones NaN when there was no perturbation)."""
+    nan = float("nan")
+    info_clean = input_exposed_information(stats.logits)
+    row = {"loss": stats.loss, "perturbed_loss": nan, "loss_increase": nan, "output_kl": nan,
+           "info_clean": info_clean, "info_perturbed": nan, "info_drop": nan,
+           "perturbation_norm": nan if stats.perturbation_norm is None else stats.perturbation_norm,
+           "rho": nan if stats.rho is None else stats.rho}
+    if stats.perturbed_loss is not None:
+        row["perturbed_loss"] = stats.perturbed_loss
+        row["loss_increase"] = stats.perturbed_loss - stats.loss
+    if stats.perturbed_logits is not None:
+        row["output_kl"] = kl_divergence(stats.logits, stats.perturbed_logits)
+        row["info_perturbed"] = input_exposed_information(stats.perturbed_logits)
+        row["info_drop"] = info_clean - row["info_perturbed"]
+    return row
+
+
+@dataclass
+class ForgettingRecorder:
+    """``on_step(update, stats)`` callback: records the estimators every ``every`` updates."""
+
+    every: int = 10
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1, got {self.every}")
+
+    def __call__(self, step: int, stats: StepStats) -> None:
+        if step % self.every == 0:
+            self.rows.append({"step": step, **step_forgetting(stats)})
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=COLUMNS)
+
+    def summary(self) -> dict[str, float]:
+        """Trajectory means, one number per estimator (``forgetting_<name>``); NaN when never measured."""
+        table = self.table()
+        out = {}
+        for col in SUMMARY_COLUMNS:
+            values = table[col].dropna()
+            out[f"forgetting_{col}"] = float(values.mean()) if len(values) else math.nan
+        out["forgetting_steps"] = int(len(table))
+        return out
