@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from samlab.data.loader import TensorLoader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model
-from samlab.optim import create_optimizer
+from samlab.optim import StepStats, create_optimizer
 from samlab.train.losses import create_loss
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,13 @@ def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str,
 
 def train(
     data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any] | TrainConfig,
-    name: str = "model",
+    name: str = "model", on_step: Callable[[int, StepStats], None] | None = None,
 ) -> TrainResult:
-    """Train one model with one optimizer variant; returns its checkpoint and per-epoch history."""
+    """Train one model with one optimizer variant; returns its checkpoint and per-epoch history.
+
+    ``on_step(update, stats)``, if given, sees every micro-batch's ``StepStats`` (asked with
+    ``return_outputs=True``), e.g. ``samlab.analysis.ForgettingRecorder``; ``update`` counts from 1.
+    """
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
     opt_name = opt_cfg.pop("name")
@@ -118,7 +123,10 @@ def train(
         bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar)
         for inputs, targets in bar:
             for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
-                stats = optimizer.forward_backward(model, x, y, loss_fn, accum_steps=cfg.accum_steps)
+                stats = optimizer.forward_backward(model, x, y, loss_fn, accum_steps=cfg.accum_steps,
+                                                   return_outputs=on_step is not None)
+                if on_step is not None:
+                    on_step(num_updates + 1, stats)
                 if not math.isfinite(stats.loss):
                     raise FloatingPointError(f"{name}: non-finite training loss {stats.loss} at epoch {epoch + 1}, update {num_updates}")
                 k = y.shape[0]

@@ -1,0 +1,32 @@
+"""``analysis``: for every training variant ``{ns}``: ``{ns}.model → {ns}.analysis, {ns}.lorenz, {ns}.probes``,
+then one summary table of all variants (``analysis_summary``, ``lorenz_curves``, ``probe_accuracy``)."""
+
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Pipeline, node
+
+from samlab.pipelines.analysis.nodes import analyse_model, collect_analysis
+from samlab.pipelines.variants import training_variants
+
+
+def _named(func, name: str):
+    return update_wrapper(partial(func, variant_name=name), func)
+
+
+def variant_pipeline(name: str) -> Pipeline:
+    template = Pipeline([
+        node(_named(analyse_model, name), inputs=["prepared_data", "model", "params:analysis", "params:training"],
+             outputs=["analysis", "lorenz", "probes"], name="analyse_model", tags=["analysis"]),
+    ])
+    return Pipeline(template, namespace=name, inputs={"prepared_data"},
+                    parameters={"params:analysis": "params:analysis", "params:training": "params:training"})
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    names = training_variants()
+    inputs = {}
+    for n in names:
+        inputs.update({f"{n}__metrics": f"{n}.analysis", f"{n}__lorenz": f"{n}.lorenz", f"{n}__probes": f"{n}.probes"})
+    collect = node(collect_analysis, inputs=inputs, outputs=["analysis_summary", "lorenz_curves", "probe_accuracy"],
+                   name="collect_analysis", tags=["analysis"])
+    return sum((variant_pipeline(n) for n in names), Pipeline([])) + Pipeline([collect])

@@ -1,0 +1,76 @@
+"""End-to-end runs of the analysis and study pipelines on tiny parameters, in a throw-away project copy."""
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import kedro
+
+TINY_ANALYSIS = ("analysis.subset.size=64,analysis.hessian.iterations=3,analysis.trace.samples=2,"
+                 "analysis.m_sharpness.m=16,analysis.adaptive_sharpness.m=16")
+
+
+@pytest.mark.slow
+def test_analysis_measures_every_trained_variant(project):
+    kedro(project, "run", "--pipeline", "data_preparation")
+    kedro(project, "run", "--pipeline", "training", "--params", "training.epochs=1,model.name=samlab_cnn")
+    kedro(project, "run", "--pipeline", "analysis", "--params", TINY_ANALYSIS)
+    out = project / "data"
+    summary = pd.read_csv(out / "08_reporting" / "analysis_summary.csv")
+    assert list(summary["variant"]) == ["sgd", "sam"]
+    for col in ("hessian_top_eigenvalue", "hessian_trace", "m_sharpness", "adaptive_sharpness", "gini_real", "gini_phantom"):
+        assert summary[col].notna().all(), col
+    assert (summary["hessian_top_eigenvalue"] > 0).all() and (summary["m_sharpness"] > 0).all()
+    assert summary["hessian_iterations"].le(3).all()
+    sam = json.loads((out / "07_model_output" / "sam" / "analysis.json").read_text())
+    assert sam["optimizer"] == "sam" and 0 <= sam["gini_real"] <= 1
+    lorenz = pd.read_csv(out / "08_reporting" / "lorenz_curves.csv")
+    assert list(lorenz.columns) == ["variant", "weights", "fraction", "cumulative_share"]
+    assert set(lorenz["weights"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
+    probes = pd.read_csv(out / "08_reporting" / "probe_accuracy.csv")
+    assert probes.empty and "accuracy" in probes.columns  # digits have no *_only_* probe splits
+
+
+@pytest.mark.slow
+def test_study_population_and_correlation(project):
+    base = yaml.safe_load((project / "conf" / "base" / "parameters_study.yml").read_text())
+    study = base["study"]
+    study["training"].update(epochs=1, batch_size=16)
+    study["perturbation_batch_sizes"] = [4, 16]
+    study["seeds"] = [0]
+    study["forgetting_every"] = 10
+    study["measure"] = {"subset": {"size": 64}, "hessian": {"iterations": 3}, "trace": {"samples": 2},
+                        "m_sharpness": {"m": 16}, "adaptive_sharpness": {"m": 16}}
+    study["correlation"]["permutations"] = 50
+    (project / "conf" / "local" / "parameters_study.yml").write_text(yaml.safe_dump(base))
+    kedro(project, "run", "--pipeline", "study")
+    out = project / "data" / "08_reporting"
+    population = pd.read_csv(out / "study_population.csv")
+    assert sorted(population["variant"]) == ["study_sam_m16_s0", "study_sam_m4_s0", "study_sgd_s0"]
+    sam = population.set_index("variant").loc["study_sam_m4_s0"]
+    assert sam["forgetting_steps"] > 0 and sam["forgetting_output_kl"] > 0 and sam["forgetting_loss_increase"] > 0
+    assert pd.isna(population.set_index("variant").loc["study_sgd_s0", "forgetting_output_kl"])
+    assert population["test_accuracy"].between(0.1, 1).all()
+    corr = pd.read_csv(out / "study_correlation.csv")
+    assert list(corr.columns) == ["metric", "tau", "p_value", "n", "significant"]
+    assert set(corr["metric"]) == set(study["correlation"]["metrics"])
+    sharp = corr.set_index("metric").loc["hessian_top_eigenvalue"]
+    assert sharp["n"] == 3 and -1 <= sharp["tau"] <= 1 and 0 < sharp["p_value"] <= 1
+    assert corr.set_index("metric").loc["forgetting_output_kl", "n"] == 2  # SGD has no perturbation: left out
+    trajectories = pd.read_csv(out / "study_forgetting.csv")
+    assert {"variant", "step", "output_kl", "info_drop"} <= set(trajectories.columns)
+
+
+def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypatch):
+    monkeypatch.chdir(project)
+    from kedro.framework.project import configure_project, pipelines
+
+    configure_project("samlab")
+    study = pipelines["study"]
+    namespaces = {n.namespace for n in study.nodes if n.namespace}
+    assert "study_sam_m1_s0" in namespaces and "study_sam_m32_s1" in namespaces and "study_sgd_s0" in namespaces
+    assert len(namespaces) == 6 * 2 + 2  # m ∈ {1, …, 32} × 2 seeds + SGD × 2 seeds
+    assert not any(n.namespace and n.namespace.startswith("study_") for n in pipelines["__default__"].nodes)
+    assert {"sgd.analysis", "sam.analysis", "analysis_summary"} <= pipelines["__default__"].all_outputs()
