@@ -90,9 +90,18 @@ class PreparedData:
 
     def to_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
         tensors: dict[str, Tensor] = {}
+        seen: set[int] = set()
+
+        def own(t: Tensor) -> Tensor:  # safetensors refuses tensors sharing memory (e.g. one label tensor, two splits)
+            t = t.contiguous()
+            if t.numel() and t.untyped_storage().data_ptr() in seen:
+                t = t.clone()
+            seen.add(t.untyped_storage().data_ptr())
+            return t
+
         for split, (images, labels) in self.splits.items():
-            tensors[f"{split}_images"] = images.contiguous()
-            tensors[f"{split}_labels"] = labels.to(torch.int64).contiguous()
+            tensors[f"{split}_images"] = own(images)
+            tensors[f"{split}_labels"] = own(labels.to(torch.int64))
         meta = {
             "name": self.name,
             "splits": json.dumps(list(self.splits)),
