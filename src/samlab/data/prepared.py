@@ -130,7 +130,14 @@ class PreparedData:
 
 def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean/std of uint8 images on the [0, 1] scale (computed on the train split only)."""
-    x = images.float() / 255.0
-    mean = x.mean(dim=(0, 2, 3))
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    # chunked float64 sums: CIFAR's 50k images would need ~600 MB as one float tensor
+    s1 = torch.zeros(images.shape[1], dtype=torch.float64)
+    s2 = torch.zeros_like(s1)
+    for chunk in images.split(4096):
+        x = chunk.to(torch.float64) / 255.0
+        s1 += x.sum(dim=(0, 2, 3))
+        s2 += x.square().sum(dim=(0, 2, 3))
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = s1 / n
+    std = ((s2 - n * mean.square()).clamp_min(0) / max(n - 1, 1)).sqrt().clamp_min(1e-6)
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
