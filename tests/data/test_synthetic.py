@@ -54,6 +54,7 @@ def test_toy_is_seeded_and_saves_as_float_features(tmp_path):
     ds.save(a)
     back = ds.load()
     assert back.kind == "features" and back.extra["hard_dims"] == [2, 3] and back.extra["turns"] == 2.0
+    assert back.extra["parts"] == {"easy": {"dims": [0, 1]}, "hard": {"dims": [2, 3]}}
     assert torch.equal(back.splits["easy_only_test"][0], a.splits["easy_only_test"][0])
 
 

@@ -5,6 +5,7 @@ x = [x_easy; x_hard]; x_easy = (2y−1)·μ + σ_e·noise (``easy_dim`` dims, li
 x_hard = t·(cos θ, sin θ) + σ_h·noise with t ~ U(0, 1), θ = 2πkt + πy (k = ``turns``, the complexity knob).
 Probe splits ``hard_only_*``/``easy_only_*`` keep one feature on the label and draw the other from an
 independent random label, so a probe on a frozen representation can tell which feature it encodes.
+The columns of each part are in ``extra["parts"]`` (``{"easy": {"dims": [...]}, "hard": {"dims": [...]}}``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ def prepare_toy(n_train: int = 2000, n_val: int = 500, n_test: int = 1000, turns
     d = easy_dim + 2
     extra = {
         "easy_dims": list(range(easy_dim)), "hard_dims": [easy_dim, easy_dim + 1],
+        "parts": {"easy": {"dims": list(range(easy_dim))}, "hard": {"dims": [easy_dim, easy_dim + 1]}},
         "turns": turns, "easy_margin": easy_margin, "easy_noise": easy_noise, "hard_noise": hard_noise,
     }
     return PreparedData("toy", splits, (0.0,) * d, (1.0,) * d, ["0", "1"], extra)
