@@ -339,12 +339,12 @@ class SAM(GradientStep):
             unit_norm = norm / (norm + EPS)
         else:
             self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)
-            unit_norm = global_norm(self.pgrads) if self.adaptive.placement != "before" else None
+            unit_norm = global_norm(self.pgrads)
         if self.gsam is not None and self.gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
         torch._foreach_mul_(self.pgrads, rho)
         torch._foreach_add_(self.pparams, self.pgrads)
-        return unit_norm * rho if unit_norm is not None else torch.tensor(rho)
+        return unit_norm * rho
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
