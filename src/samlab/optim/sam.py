@@ -303,6 +303,7 @@ class SAM(GradientStep):
         self._hooks.append(hook)
         return lambda: self._hooks.remove(hook)
 
+    @torch.no_grad()
     def perturbation(self) -> list[Tensor]:
         """e = w̃ − w for the perturbed parameters (allocates; only valid inside a hook)."""
         return torch._foreach_sub(self.pparams, self.backup)
