@@ -116,6 +116,7 @@ class GradientStep(torch.optim.Optimizer):
         for p, g in zip(self.params, self.grads):
             p.grad = g
         self._overflow = False
+        self._grads_zero = True  # known all-zero (after step): the first chunk skips a memset
         self.last_step_skipped = False
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -125,6 +126,7 @@ class GradientStep(torch.optim.Optimizer):
             if p.grad is not g:
                 if p.grad is not None:
                     g.copy_(p.grad)
+                    self._grads_zero = False
                 else:
                     g.zero_()
                 p.grad = g
@@ -149,6 +151,7 @@ class GradientStep(torch.optim.Optimizer):
     ) -> StepStats:
         """Forward, loss, backward of ``loss / accum_steps`` (gradients add up in ``p.grad``)."""
         self._attach_grads()
+        self._grads_zero = False
         with _no_sync(model):
             with _autocast(inputs.device, autocast):
                 logits = model(inputs)
@@ -187,6 +190,7 @@ class GradientStep(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = False) -> None:  # noqa: ARG002 - buffers stay allocated
         self._attach_grads()
         self._grad_buffers.zero_()
+        self._grads_zero = True
 
     def state_dict(self) -> dict:
         return {"base": self.base_optimizer.state_dict(), "wrapper": self._wrapper_state()}
@@ -347,6 +351,31 @@ class SAM(GradientStep):
         torch._foreach_add_(self.pparams, self.pgrads)
         return unit_norm * rho
 
+    @torch.no_grad()
+    def _begin_chunk(self) -> None:
+        """Zero the gradient buffers and back up w (the partial sum lives in the accumulator)."""
+        if not self._grads_zero:
+            self._grad_buffers.zero_()
+        self._grads_zero = False
+        torch._foreach_copy_(self.backup, self.pparams)
+
+    @torch.no_grad()
+    def _end_chunk(self, scale: float, weight: float, several: bool, final: bool) -> None:
+        """Restore w by copy, GSAM correction (``backup`` is free scratch after the restore), then
+        weight the chunk gradient and add it to the accumulator — or, for the last chunk of the last
+        micro-batch, fold the accumulator into ``p.grad`` (no copy left for ``step``)."""
+        torch._foreach_copy_(self.pparams, self.backup)
+        if self.gsam is not None:
+            self.gsam.apply_(self.pgrads, self._gsam_saved, self.backup, scale=scale)
+        if several:
+            for acc, g in zip(self._accum.flats, self._grad_buffers.flats):  # one per (device, dtype)
+                if final:
+                    g.mul_(weight).add_(acc)
+                    acc.zero_()
+                else:
+                    acc.add_(g, alpha=weight)
+            self._pending = not final
+
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
         self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
@@ -371,8 +400,7 @@ class SAM(GradientStep):
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
         with _no_sync(model):
             for ci, (x, y) in enumerate(chunks):
-                self._grad_buffers.zero_()
-                torch._foreach_copy_(self.backup, self.pparams)
+                self._begin_chunk()
                 # 1. clean (ascent) pass
                 if ascent.needs_backward:
                     with _autocast(x.device, autocast):
@@ -413,27 +441,14 @@ class SAM(GradientStep):
                 plosses.append(ploss.detach())
                 if return_outputs:
                     plogits_all.append(plogits.detach())
-                with torch.no_grad():
-                    # 4. restore by copy, GSAM correction (backup is free scratch after the restore)
-                    torch._foreach_copy_(self.pparams, self.backup)
-                    if self.gsam is not None:
-                        self.gsam.apply_(self.pgrads, self._gsam_saved, self.backup,
-                                         scale=scaler.get_scale() if scaler is not None else 1.0)
-                    # 5. weight and accumulate
-                    if several:
-                        final = last_call and ci == len(chunks) - 1
-                        for acc, g in zip(self._accum.flats, self._grad_buffers.flats):
-                            if final:  # fold the saved sum into p.grad directly (no copy in step)
-                                g.mul_(weight).add_(acc)
-                                acc.zero_()
-                            else:
-                                acc.add_(g, alpha=weight)
-                        self._pending = not final
+                # 4. restore by copy, GSAM correction; 5. weight and accumulate
+                self._end_chunk(scaler.get_scale() if scaler is not None else 1.0, weight, several,
+                                final=last_call and ci == len(chunks) - 1)
         self._micro = 0 if last_call else self._micro + 1
         overflow = self._overflow
         return StepStats(
             loss=float(torch.stack(losses).double().mean()),
-            logits=torch.cat(logits_all),
+            logits=logits_all[0] if len(logits_all) == 1 else torch.cat(logits_all),
             perturbed_loss=float(torch.stack(plosses).double().mean()) if plosses else None,
             perturbation_norm=float(torch.stack(norms).mean()) if norms else None,
             rho=rho,
