@@ -324,3 +324,31 @@ def test_every_variant_trains_a_small_classifier(name):
     with torch.no_grad():
         final = float(nn.functional.cross_entropy(model(x), y))
     assert math.isfinite(final) and final < 0.5 * first, (name, first, final)
+
+
+@pytest.mark.parametrize("prefix", ["0.", "2."])
+def test_lsam_with_gsam_corrects_only_the_perturbed_subset(prefix):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Tanh(), nn.Linear(4, 1, bias=False)).double()
+    X, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    params = [model[0].weight.detach().clone(), model[2].weight.detach().clone()]
+    k = 0 if prefix == "0." else 1
+    rho, lr, alpha = 0.5, 0.1, 0.4
+
+    def grads_at(ps):
+        ps = [p.clone().requires_grad_() for p in ps]
+        loss = (((torch.tanh(X @ ps[0].T) @ ps[1].T).squeeze(1) - y) ** 2).mean()
+        return torch.autograd.grad(loss, ps)
+
+    g = grads_at(params)[k]
+    shifted = list(params)
+    shifted[k] = params[k] + rho * g / g.norm()
+    adv = list(grads_at(shifted))
+    n = adv[k] / adv[k].norm()
+    adv[k] = adv[k] - alpha * (g - (g * n).sum() * n)
+    opt = create_optimizer("lsam", model, lr=lr, momentum=0.0, rho=rho, perturb=[prefix], alpha=alpha)
+    assert opt.extra_buffers() == 2 and opt.backup[0].shape == params[k].shape
+    opt.forward_backward(model, X, y, mse)
+    opt.step()
+    for p, p0, gr in zip((model[0].weight, model[2].weight), params, adv):
+        torch.testing.assert_close(p.detach(), p0 - lr * gr, atol=1e-12, rtol=0)

@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from samlab.optim._ops import EPS, FlatBuffers, global_norm
+from samlab.optim._ops import EPS, FlatBuffers, flat_norm
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -285,10 +285,20 @@ class SAM(GradientStep):
             self._pidx = [i for i, p in enumerate(self.params) if id(p) in ids]
             if not self._pidx or len(self._pidx) != len(ids):
                 raise ValueError("perturbed_params must be a non-empty subset of the optimizer's trainable parameters")
+        if len(self._pidx) < len(self.params):  # lay the perturbed subset out first: a contiguous prefix
+            self._grad_buffers = FlatBuffers(self.params, first=set(self._pidx))
+            self.grads = self._grad_buffers.views
+            for p, g in zip(self.params, self.grads):
+                p.grad = g
         self.pparams = [self.params[i] for i in self._pidx]
         self.pgrads = [self.grads[i] for i in self._pidx]
         self.backup: list[Tensor] = FlatBuffers(self.pparams).views
-        self._gsam_saved: list[Tensor] | None = FlatBuffers(self.pparams).views if gsam is not None else None
+        saved = FlatBuffers(self.pparams) if gsam is not None else None
+        self._gsam_saved: list[Tensor] | None = saved.views if saved is not None else None
+        self._gsam_saved_flats = saved.flats if saved is not None else []
+        prefixes = {k: self._grad_buffers.prefix(k) for k in self._grad_buffers.keys}
+        self._pgrad_flats = [v for v in prefixes.values() if v.numel()]  # pgrads as flat buffers
+        self._gsam_pgrad_flats = [prefixes[k] for k in saved.keys] if saved is not None else []
         self._accum: FlatBuffers | None = None  # allocated only for several chunks/micro-batches
         self._pending = False
         self._micro = 0
@@ -332,24 +342,29 @@ class SAM(GradientStep):
 
     # -- the perturbation ------------------------------------------------------------------------
     @torch.no_grad()
-    def _perturb(self, rho: float) -> Tensor:
-        """grads hold the ascent direction g; leave e in ``pgrads``, w + e in the params; return ‖e‖."""
+    def _perturb(self, rho: float) -> float:
+        """``pgrads`` hold the ascent direction g: move the perturbed parameters to w + e and return ‖e‖.
+
+        Plain SAM folds the normalisation into the one update pass, w ← w + (ρ/(‖g‖+ε))·g (the norm is
+        read on the host once — the step reports it anyway), so g itself is never rewritten."""
         if self.sync_perturbation and _distributed_world(self.process_group) > 1:
             self._all_reduce_grads()
-        if self.gsam is not None and not self.gsam.backup_normalized:
+        gsam = self.gsam
+        if gsam is not None and not gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
         if self.adaptive is None:
-            norm = global_norm(self.pgrads)
-            torch._foreach_mul_(self.pgrads, (1.0 / (norm + EPS)).to(self.pgrads[0].dtype))
-            unit_norm = norm / (norm + EPS)
-        else:
-            self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)
-            unit_norm = global_norm(self.pgrads)
-        if self.gsam is not None and self.gsam.backup_normalized:
+            norm = float(flat_norm(self._pgrad_flats))
+            inv = 1.0 / (norm + EPS)
+            if gsam is not None and gsam.backup_normalized:  # u = g/(‖g‖+ε)
+                torch._foreach_copy_(self._gsam_saved, self.pgrads)
+                torch._foreach_mul_(self._gsam_saved, inv)
+            torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * inv)
+            return rho * norm * inv
+        self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)  # pgrads ← e/ρ
+        if gsam is not None and gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
-        torch._foreach_mul_(self.pgrads, rho)
-        torch._foreach_add_(self.pparams, self.pgrads)
-        return unit_norm * rho
+        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho)
+        return rho * float(flat_norm(self._pgrad_flats))
 
     @torch.no_grad()
     def _begin_chunk(self) -> None:
@@ -361,12 +376,12 @@ class SAM(GradientStep):
 
     @torch.no_grad()
     def _end_chunk(self, scale: float, weight: float, several: bool, final: bool) -> None:
-        """Restore w by copy, GSAM correction (``backup`` is free scratch after the restore), then
+        """Restore w by copy, GSAM correction (on the flat gradient buffers), then
         weight the chunk gradient and add it to the accumulator — or, for the last chunk of the last
         micro-batch, fold the accumulator into ``p.grad`` (no copy left for ``step``)."""
         torch._foreach_copy_(self.pparams, self.backup)
         if self.gsam is not None:
-            self.gsam.apply_(self.pgrads, self._gsam_saved, self.backup, scale=scale)
+            self.gsam.apply_(self._gsam_pgrad_flats, self._gsam_saved_flats, scale=scale)
         if several:
             for acc, g in zip(self._accum.flats, self._grad_buffers.flats):  # one per (device, dtype)
                 if final:
@@ -411,7 +426,7 @@ class SAM(GradientStep):
                     if scaler is not None:  # unscale before normalising; a non-finite g skips the update
                         inv = 1.0 / scaler.get_scale()
                         torch._foreach_mul_(self.pgrads, inv)
-                        if not bool(torch.isfinite(global_norm(self.pgrads))):
+                        if not bool(torch.isfinite(flat_norm(self._pgrad_flats))):
                             self._overflow = True
                 else:
                     with torch.no_grad(), _autocast(x.device, autocast):
@@ -430,7 +445,7 @@ class SAM(GradientStep):
                 for hook in self._hooks:
                     hook(self, model, x, y)
                 if return_perturbation:
-                    perts.append([e.detach().clone() for e in self.pgrads])
+                    perts.append(self.perturbation())
                 self._grad_buffers.zero_()
                 # 3. perturbed pass (training loss; BatchNorm statistics frozen)
                 with frozen_batchnorm_stats(model, bns):
@@ -450,7 +465,7 @@ class SAM(GradientStep):
             loss=float(torch.stack(losses).double().mean()),
             logits=logits_all[0] if len(logits_all) == 1 else torch.cat(logits_all),
             perturbed_loss=float(torch.stack(plosses).double().mean()) if plosses else None,
-            perturbation_norm=float(torch.stack(norms).mean()) if norms else None,
+            perturbation_norm=sum(norms) / len(norms) if norms else None,
             rho=rho,
             perturbed_logits=torch.cat(plogits_all) if return_outputs and plogits_all else None,
             ascent_loss=float(torch.stack(alosses).double().mean()) if alosses else None,
