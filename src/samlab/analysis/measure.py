@@ -27,7 +27,7 @@ from samlab.evaluate import evaluate
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 DEFAULTS: dict[str, Any] = {
-    "subset": {"split": "train", "size": 512, "seed": 0},
+    "subset": {"split": "train", "size": 256, "seed": 0},
     "chunk_size": 256,
     "hessian": {"iterations": 20, "tol": 1.0e-3, "seed": 0},
     "trace": {"samples": 4, "seed": 0},
