@@ -44,6 +44,14 @@ def test_study_population_and_correlation(project):
     study["measure"] = {"subset": {"size": 64}, "hessian": {"iterations": 3}, "trace": {"samples": 2},
                         "m_sharpness": {"m": 16}, "adaptive_sharpness": {"m": 16}}
     study["correlation"]["permutations"] = 50
+    study["perturbations"] = {"sam": {"name": "sam"}}
+    toy = base["feature_study"]["toy"]
+    toy["data"].update(n_train=256, n_val=32, n_test=128)
+    toy["training"].update(epochs=2, batch_size=32)
+    toy["variants"] = {"sgd": {"name": "sgd"}, "sam_rho0p2": {"name": "sam", "rho": 0.2}}
+    toy["seeds"] = [0]
+    toy["measure"] = study["measure"]
+    base["feature_study"] = {"toy": toy}
     (project / "conf" / "local" / "parameters_study.yml").write_text(yaml.safe_dump(base))
     kedro(project, "run", "--pipeline", "study")
     out = project / "data" / "08_reporting"
@@ -61,6 +69,12 @@ def test_study_population_and_correlation(project):
     assert corr.set_index("metric").loc["forgetting_output_kl", "n"] == 2  # SGD has no perturbation: left out
     trajectories = pd.read_csv(out / "study_forgetting.csv")
     assert {"variant", "step", "output_kl", "info_drop"} <= set(trajectories.columns)
+    features = pd.read_csv(out / "feature_study.csv").set_index("variant")
+    assert sorted(features.index) == ["features_toy_sam_rho0p2_s0", "features_toy_sgd_s0"]
+    assert list(features["rho"].sort_values()) == [0.0, 0.2]
+    for col in ("probe_easy_accuracy", "probe_hard_accuracy", "gini_real", "gini_phantom", "test_accuracy"):
+        assert features[col].between(0, 1).all(), col
+    assert (features["probe_easy_accuracy"] > 0.9).all()  # the easy feature is linearly separable
 
 
 def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypatch):
@@ -70,7 +84,9 @@ def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypa
     configure_project("samlab")
     study = pipelines["study"]
     namespaces = {n.namespace for n in study.nodes if n.namespace}
-    assert "study_sam_m1_s0" in namespaces and "study_sam_m32_s1" in namespaces and "study_sgd_s0" in namespaces
-    assert len(namespaces) == 6 * 2 + 2  # m ∈ {1, …, 32} × 2 seeds + SGD × 2 seeds
+    assert "study_sam_m1_s0" in namespaces and "study_obf_m32_s1" in namespaces and "study_sgd_s0" in namespaces
+    tau = {n for n in namespaces if n.startswith("study_")}
+    assert len(tau) == 3 * 6 * 2 + 2  # (sam, obf, randsam) × m ∈ {1, …, 32} × 2 seeds + SGD × 2 seeds
+    assert "features_toy_sam_rho0p4_s1" in namespaces and "features_dominoes_lsam_s0" in namespaces
     assert not any(n.namespace and n.namespace.startswith("study_") for n in pipelines["__default__"].nodes)
     assert {"sgd.analysis", "sam.analysis", "analysis_summary"} <= pipelines["__default__"].all_outputs()

@@ -21,21 +21,10 @@ def prepare_study_data(study: dict[str, Any]) -> PreparedData:
     return prepare_dataset(cfg.pop("name"), **cfg)
 
 
-def member_optimizer(study: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
-    """The member's optimizer config: shared defaults, the perturbation's overrides, its m (None for baselines)."""
-    cfg = {**study["optimizer_defaults"], **study["perturbations"].get(member["perturbation"], {}),
-           **study.get("baselines", {}).get(member["perturbation"], {})}
-    if member["m"] is not None:
-        cfg["perturbation_batch_size"] = member["m"]
-    else:
-        cfg.pop("rho", None)
-    return cfg
-
-
 def train_member(data: PreparedData, study: dict[str, Any], member: dict[str, Any]) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """Train one population member, recording our forgetting estimators every ``forgetting_every`` updates."""
     recorder = ForgettingRecorder(every=int(study.get("forgetting_every", 10)))
-    result = train(data, study["model"], member_optimizer(study, member), {**study["training"], "seed": member["seed"]},
+    result = train(data, study["model"], member["optimizer"], {**study["training"], "seed": member["seed"]},
                    name=member["name"], on_step=recorder)
     history = pd.DataFrame(result.history)
     history.insert(0, "variant", member["name"])
@@ -50,8 +39,9 @@ def measure_member(data: PreparedData, checkpoint: dict, forgetting: pd.DataFram
     model = model_from_checkpoint(checkpoint)
     metrics, _, _ = measure_model(model, data, create_loss(study["training"].get("loss", "ce")), study.get("measure"))
     recorder = ForgettingRecorder(every=1, rows=forgetting.drop(columns="variant").to_dict("records"))
-    row = {"variant": member["name"], "perturbation": member["perturbation"], "m": member["m"], "seed": member["seed"],
-           **metrics, **recorder.summary()}
+    row = {"variant": member["name"], "study": member["study"], "perturbation": member["perturbation"],
+           "optimizer": member["optimizer"]["name"], "rho": member["optimizer"].get("rho", 0.0), "m": member["m"],
+           "seed": member["seed"], **metrics, **recorder.summary()}
     log.info("%s: test acc %.4f, λ_max %.3g, KL %.3g", member["name"], row.get("test_accuracy", float("nan")),
              row["hessian_top_eigenvalue"], row["forgetting_output_kl"])
     return row
@@ -62,6 +52,11 @@ def collect_population(**rows: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFra
     members = [v for k, v in rows.items() if k.endswith("__row")]
     trajectories = [v for k, v in rows.items() if k.endswith("__forgetting")]
     return pd.DataFrame(members), pd.concat(trajectories, ignore_index=True)
+
+
+def collect_feature_study(**rows: dict[str, Any]) -> pd.DataFrame:
+    """One row per feature-study member (probe accuracies, Gini, test accuracy; schema in the README)."""
+    return pd.DataFrame(list(rows.values()))
 
 
 def correlate(population: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
