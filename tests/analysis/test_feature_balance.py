@@ -109,3 +109,21 @@ def test_lsam_ablations():
     assert not torch.allclose(lrs[0], real[0])  # the feature layer sees ṽ instead of v
     with pytest.raises(ValueError, match="mode"):
         lsam_surrogate(model, x, y, 0.5, "nope")
+
+
+@pytest.mark.parametrize("mode", ["importance", "lr_scaling"])
+def test_lsam_effect_optimizers_step_with_the_surrogate_gradient(mode):
+    from samlab.optim import create_optimizer
+
+    model = _mlp()
+    x, y = torch.randn(12, 1, 2, 2), torch.randint(0, 3, (12,))
+    expected = _grads(model, lsam_surrogate(model, x, y, 0.3, mode))
+    opt = create_optimizer(f"lsam_{mode}", model, lr=0.1, momentum=0.0, rho=0.3)
+    stats = opt.forward_backward(model, x, y, F.cross_entropy, return_outputs=True)
+    for p, g in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-5, atol=1e-6)
+    assert stats.perturbed_loss > stats.loss and stats.perturbed_logits.shape == (12, 3)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt.step()
+    for p, b, g in zip(model.parameters(), before, expected):
+        torch.testing.assert_close(p.detach(), b - 0.1 * g, rtol=1e-5, atol=1e-6)  # plain SGD step on it

@@ -22,7 +22,8 @@ def test_analysis_measures_every_trained_variant(project):
     assert list(summary["variant"]) == ["sgd", "sam"]
     for col in ("hessian_top_eigenvalue", "hessian_trace", "m_sharpness", "adaptive_sharpness", "gini_real", "gini_phantom"):
         assert summary[col].notna().all(), col
-    assert (summary["hessian_top_eigenvalue"] > 0).all() and (summary["m_sharpness"] > 0).all()
+    # after 1 epoch the top-|λ| direction may have negative curvature; the trace and m-sharpness are positive
+    assert (summary["hessian_top_eigenvalue"].abs() > 0).all() and (summary["m_sharpness"] > 0).all()
     assert summary["hessian_iterations"].le(3).all()
     sam = json.loads((out / "07_model_output" / "sam" / "analysis.json").read_text())
     assert sam["optimizer"] == "sam" and 0 <= sam["gini_real"] <= 1

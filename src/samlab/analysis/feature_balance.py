@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samlab.analysis.sharpness import EPS, _norm, eval_mode, trainable_parameters
+from samlab.optim import GradientStep, StepStats
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 LSAM_MODES = ("full", "importance", "lr_scaling")
@@ -131,7 +132,8 @@ def lr_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
     return torch.where(v64 != 0, v_tilde.double() / torch.where(v64 != 0, v64, 1.0), torch.nan)
 
 
-def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full") -> Tensor:
+def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full",
+                   return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """A loss whose gradient (w.r.t. all parameters, at the real w) is LSAM's or one of its effects (CE loss).
 
     With z = v·φ (real head) and z̃ = ṽ·φ (head at ṽ, ṽ − v detached), softmax p, p̃ and one-hot Y:
@@ -151,9 +153,40 @@ def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float
     weight = head.weight + scale * grads[0]
     bias = head.bias + scale * grads[1] if head.bias is not None else None
     z_tilde = F.linear(phi, weight, bias)
-    if mode == "full":
-        return F.cross_entropy(z_tilde, targets)
     onehot = F.one_hot(targets, z.shape[1]).to(z.dtype)
-    if mode == "importance":
-        return ((z_tilde.detach().softmax(1) - onehot) * z).sum(1).mean()
-    return ((z.detach().softmax(1) - onehot) * z_tilde).sum(1).mean()
+    if mode == "full":
+        out = F.cross_entropy(z_tilde, targets)
+    elif mode == "importance":
+        out = ((z_tilde.detach().softmax(1) - onehot) * z).sum(1).mean()
+    else:
+        out = ((z.detach().softmax(1) - onehot) * z_tilde).sum(1).mean()
+    return (out, z.detach(), z_tilde.detach()) if return_logits else out
+
+
+class LSAMEffect(GradientStep):
+    """LSAM (``full``) or one of its isolated effects as an optimizer: registered as ``lsam_importance`` and
+    ``lsam_lr_scaling`` in ``samlab.optim.create_optimizer``. Cross-entropy models only (the surrogates
+    are CE's logit gradient); one pass per micro-batch plus a head-only gradient."""
+
+    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, mode: str = "importance",
+                 max_grad_norm: float | None = None):
+        super().__init__(base_optimizer, max_grad_norm=max_grad_norm)
+        if mode not in LSAM_MODES or rho < 0:
+            raise ValueError(f"need mode in {list(LSAM_MODES)} and rho >= 0, got {mode!r}, {rho}")
+        self.rho, self.mode = float(rho), mode
+
+    def forward_backward(self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
+                         return_outputs: bool = False, **_) -> StepStats:
+        self._attach_grads()
+        self._grads_zero = False
+        surrogate, z, z_tilde = lsam_surrogate(model, inputs, targets, self.rho, self.mode, return_logits=True)
+        (surrogate / accum_steps).backward()
+        return StepStats(loss=float(loss_fn(z, targets)), logits=z, perturbed_loss=float(loss_fn(z_tilde, targets)),
+                         rho=self.rho, perturbed_logits=z_tilde if return_outputs else None)
+
+
+def create_lsam_effect(model: nn.Module, mode: str, base: str = "sgd", rho: float = 0.05,
+                       max_grad_norm: float | None = None, **cfg) -> LSAMEffect:
+    from samlab.optim.factory import create_base_optimizer
+
+    return LSAMEffect(create_base_optimizer(base, model, **cfg), rho=rho, mode=mode, max_grad_norm=max_grad_norm)

@@ -182,6 +182,19 @@ OPTIMIZERS: dict[str, Callable[..., GradientStep]] = {
 }
 
 
+def _lsam_effect(mode: str) -> Callable[..., GradientStep]:
+    """Paper 2's LSAM ablations (science.md §10); they live with the feature-balance analysis."""
+    def build(model: nn.Module, **cfg: Any) -> GradientStep:
+        from samlab.analysis.feature_balance import create_lsam_effect
+
+        return create_lsam_effect(model, mode, **cfg)
+    return build
+
+
+OPTIMIZERS["lsam_importance"] = _lsam_effect("importance")  # importance weighting only (λ̃, real backprop)
+OPTIMIZERS["lsam_lr_scaling"] = _lsam_effect("lr_scaling")  # LR scaling only (real λ, backprop through ṽ)
+
+
 def create_optimizer(name: str, model: nn.Module, **cfg: Any) -> GradientStep:
     """Build the optimizer variant ``name`` (see the module docstring for every key) for ``model``."""
     if name not in OPTIMIZERS:
