@@ -14,9 +14,8 @@ TINY_ANALYSIS = ("analysis.subset.size=64,analysis.hessian.iterations=3,analysis
 
 @pytest.mark.slow
 def test_analysis_measures_every_trained_variant(project):
-    kedro(project, "run", "--pipeline", "data_preparation")
-    kedro(project, "run", "--pipeline", "training", "--params", "training.epochs=1,model.name=samlab_cnn")
-    kedro(project, "run", "--pipeline", "analysis", "--params", TINY_ANALYSIS)
+    # the default run (data → training → analysis → reporting), one session
+    kedro(project, "run", "--params", "training.epochs=1,model.name=samlab_cnn," + TINY_ANALYSIS)
     out = project / "data"
     summary = pd.read_csv(out / "08_reporting" / "analysis_summary.csv")
     assert list(summary["variant"]) == ["sgd", "sam"]
