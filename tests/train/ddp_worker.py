@@ -1,5 +1,6 @@
 """Run by ``torchrun`` in tests/train/test_distributed.py: train a tiny model with ``samlab.train.train``
-on every rank and save each rank's final weights and history (``OUT/rank{r}.pt``)."""
+on every rank, once per optimizer config given (one process group for all), and save each rank's final
+weights and history (``OUT/rank{r}_{i}.pt``)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ def tiny_digits(n_train: int = 128) -> PreparedData:
     return data
 
 
-def main(out: str, optimizer: str, train_cfg: str) -> None:
+def main(out: str, optimizers: str, train_cfg: str) -> None:
     torch.set_num_threads(1)
-    result = train(tiny_digits(), {"name": "samlab_mlp"}, json.loads(optimizer), json.loads(train_cfg), name="ddp")
     rank = int(os.environ["RANK"])
-    torch.save({"state_dict": result.checkpoint["state_dict"], "history": result.history,
-                "world_size": torch.distributed.get_world_size()}, os.path.join(out, f"rank{rank}.pt"))
+    for i, optimizer in enumerate(json.loads(optimizers)):
+        result = train(tiny_digits(), {"name": "samlab_mlp"}, optimizer, json.loads(train_cfg), name=f"ddp{i}")
+        torch.save({"state_dict": result.checkpoint["state_dict"], "history": result.history,
+                    "world_size": torch.distributed.get_world_size()}, os.path.join(out, f"rank{rank}_{i}.pt"))
 
 
 if __name__ == "__main__":

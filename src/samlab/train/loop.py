@@ -9,7 +9,6 @@ Under ``torchrun`` it trains data-parallel (``samlab.train.distributed``).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
@@ -34,7 +33,7 @@ from samlab.train.losses import create_loss
 
 log = logging.getLogger(__name__)
 
-AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16}
+AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SCHEDULES = ("cosine", "linear", "step", "multistep", "plateau", "poly", "tanh")
 
 
@@ -56,7 +55,7 @@ class TrainConfig:
     device: str = "auto"
     progress: bool | None = None  # None: bars on a TTY, plain log lines otherwise
     resume: bool = False  # continue from the newest checkpoint of the store, if any
-    amp: str | None = None  # "bf16": autocast both passes in bfloat16
+    amp: str | None = None  # "bf16": autocast both passes; "fp16": autocast + gradient scaler (skips overflows)
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
@@ -164,6 +163,9 @@ def train(
     model = create_model(**full_model_cfg).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    amp_dtype = AMP_DTYPES[cfg.amp]
+    if amp_dtype is torch.float16:  # the wrapper scales both backward passes and skips non-finite updates
+        opt_cfg["grad_scaler"] = torch.amp.GradScaler(device.type)
     optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the optimizer's own settings
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
@@ -200,8 +202,6 @@ def train(
     net = distributed.wrap(model, dist_info, device)
     if cfg.compile:
         net = torch.compile(net)
-    amp_dtype = AMP_DTYPES[cfg.amp]
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else contextlib.nullcontext
 
     show_bar = dist_info.is_main and (sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress))
     epochs_bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, desc=name,
@@ -209,7 +209,8 @@ def train(
     for epoch in epochs_bar:
         model.train()
         t0 = time.perf_counter()
-        loss_sum = ploss_sum = correct = n_seen = rho_sum = 0.0
+        loss_sum = ploss_sum = correct = n_seen = rho_sum = n_images = 0.0
+        skipped = 0
         lr = optimizer.lr
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar, position=1)
         for inputs, targets in bar:
@@ -217,8 +218,10 @@ def train(
                 x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
                 if cfg.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with autocast():
-                    stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps)
+                stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps, autocast=amp_dtype)
+                n_images += y.shape[0]
+                if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
+                    continue
                 if not math.isfinite(stats.loss) or (stats.perturbed_loss is not None and not math.isfinite(stats.perturbed_loss)):
                     raise FloatingPointError(
                         f"{name}: non-finite training loss (clean {stats.loss}, perturbed {stats.perturbed_loss}) "
@@ -232,15 +235,17 @@ def train(
                 rho_sum += (stats.rho or 0.0) * k
             lr = optimizer.lr
             optimizer.step()
+            skipped += bool(getattr(optimizer, "last_step_skipped", False))
             num_updates += 1
             scheduler.step_update(num_updates)
             if show_bar:
-                bar.set_postfix(loss=f"{loss_sum / n_seen:.4f}", acc=f"{correct / n_seen:.3f}", refresh=False)
+                bar.set_postfix(loss=f"{loss_sum / max(n_seen, 1):.4f}", acc=f"{correct / max(n_seen, 1):.3f}", refresh=False)
         elapsed = time.perf_counter() - t0
         sums = distributed.all_reduce_sum(
-            torch.tensor([loss_sum, ploss_sum, correct, n_seen, rho_sum], dtype=torch.float64, device=device), dist_info
-        ).tolist()
-        loss_sum, ploss_sum, correct, n_seen, rho_sum = sums
+            torch.tensor([loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images], dtype=torch.float64, device=device),
+            dist_info).tolist()
+        loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images = sums
+        n_seen = max(n_seen, 1.0)  # fp16: every update of the epoch may have overflowed
         val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
         if not (math.isfinite(val["loss"]) and _finite_params(model)):
             raise FloatingPointError(
@@ -257,7 +262,8 @@ def train(
             "rho": rho_sum / n_seen,
             "epoch_time_s": elapsed,
             "step_time_s": elapsed / updates_per_epoch,
-            "images_per_s": n_seen / elapsed,
+            "images_per_s": n_images / elapsed,
+            "skipped_updates": skipped,
         }
         history.append(row)
         if checkpoints is not None and dist_info.is_main:
