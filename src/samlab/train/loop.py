@@ -34,7 +34,13 @@ from samlab.train.losses import create_loss
 log = logging.getLogger(__name__)
 
 AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-SCHEDULES = ("cosine", "linear", "step", "multistep", "plateau", "poly", "tanh")
+# Per-update LR schedules, all timm's: name -> (timm scheduler, extra arguments). "linear" is timm's
+# polynomial decay with power 1. Warm-up (linear from warmup_lr) comes first, then the decay to min_lr.
+SCHEDULES: dict[str, tuple[str, dict[str, Any]]] = {
+    "cosine": ("cosine", {}),
+    "linear": ("poly", {"decay_rate": 1.0}),
+    "tanh": ("tanh", {}),
+}
 
 
 @dataclass
@@ -73,7 +79,7 @@ class TrainConfig:
         if self.amp not in AMP_DTYPES:
             raise ValueError(f"amp must be one of {[k for k in AMP_DTYPES if k]} or null, got {self.amp!r}")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; known: {list(SCHEDULES)}")
+            raise ValueError(f"unknown schedule {self.schedule!r}; known: {sorted(SCHEDULES)}")
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
@@ -175,9 +181,12 @@ def train(
     val_split = "val" if "val" in data.splits else "test"
     val_loader = TensorLoader(*data.splits[val_split], cfg.eval_batch_size, data.normalise, device=device)
     updates_per_epoch = len(loader)
+    sched, sched_args = SCHEDULES[cfg.schedule]
     scheduler, _ = create_scheduler_v2(
-        optimizer, sched=cfg.schedule, num_epochs=max(cfg.epochs, 1), warmup_epochs=cfg.warmup_epochs,
+        optimizer, sched=sched, num_epochs=max(cfg.epochs - cfg.warmup_epochs, 1), warmup_epochs=cfg.warmup_epochs,
+        warmup_prefix=True,  # warm-up first, then the decay over the remaining epochs
         min_lr=cfg.min_lr, warmup_lr=cfg.warmup_lr, step_on_epochs=False, updates_per_epoch=updates_per_epoch,
+        **sched_args,
     )
 
     # Resume (or start over) before any training work: a wrong checkpoint fails here.
