@@ -296,7 +296,7 @@ def train(
                      row["val_accuracy"], row["lr"], row["rho"], row["images_per_s"])
     epochs_bar.close()
     checkpoint = {
-        "model_config": full_model_cfg,
+        "model_config": {**full_model_cfg, "pretrained": False},  # the weights are here: rebuilding downloads nothing
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer_config": dict(optimizer_cfg),
         "epochs": cfg.epochs,
