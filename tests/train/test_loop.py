@@ -167,3 +167,23 @@ def test_gpu_options_together(digits):
 def test_fp16_with_gradient_scaler_on_gpu(digits):
     h = train(digits, {"name": "resnet10t"}, SAM, {**FAST, "device": "cuda", "amp": "fp16"}).history
     assert math.isfinite(h[-1]["train_loss"])
+
+
+@pytest.mark.parametrize("env", ["cifar10", "cifar100", "imagenet"])
+def test_every_environment_training_block_is_understood(env, caplog):
+    import yaml
+
+    from tests.conftest import REPO
+
+    path = REPO / "conf" / env / "parameters_training.yml"
+    if not path.exists():
+        pytest.skip(f"no {path}")
+    cfg = TrainConfig.from_dict(yaml.safe_load(path.read_text())["training"])
+    assert cfg.extra == {} and "not used by the loop" not in caplog.text
+
+
+def test_linear_schedule_warms_up_then_decays_to_min_lr(digits):
+    h = train(digits, MLP, {"name": "sgd", "lr": 0.1}, {**FAST, "epochs": 4, "warmup_epochs": 1, "schedule": "linear",
+                                                       "augment": {"hflip": True}}).history
+    lrs = [r["lr"] for r in h]  # the LR of each epoch's last update
+    assert lrs[0] == pytest.approx(0.1 * 7 / 8) and lrs[1] > lrs[2] > lrs[3] and lrs[3] < 0.1 / 3 * 0.2

@@ -22,7 +22,7 @@ import torch
 from timm.scheduler import create_scheduler_v2
 from tqdm.auto import tqdm
 
-from samlab.data.loader import TensorLoader
+from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model
@@ -40,6 +40,7 @@ SCHEDULES: dict[str, tuple[str, dict[str, Any]]] = {
     "cosine": ("cosine", {}),
     "linear": ("poly", {"decay_rate": 1.0}),
     "tanh": ("tanh", {}),
+    "poly": ("poly", {}),  # power = decay_rate
 }
 
 
@@ -53,7 +54,8 @@ class TrainConfig:
     accum_steps: int = 1
     loss: str = "ce"
     label_smoothing: float = 0.0
-    schedule: str = "cosine"  # timm scheduler name, stepped every update
+    schedule: str = "cosine"  # cosine | linear | tanh | poly (timm's), stepped every update
+    decay_rate: float | None = None  # poly's power (linear = poly with 1.0)
     warmup_epochs: int = 0
     min_lr: float = 0.0
     warmup_lr: float = 0.0
@@ -65,6 +67,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
+    augment: dict[str, Any] | None = None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,11 +110,11 @@ def resolve_device(device: str) -> torch.device:
 
 def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str, Any]:
     """The model's full constructor config: the user's, sized for the data's classes/channels/size."""
-    c, h, _ = data.image_shape
+    c, h, w = data.image_shape
     cfg = dict(model_cfg)
     cfg.setdefault("num_classes", data.num_classes)
     cfg.setdefault("in_chans", c)
-    cfg.setdefault("img_size", h)
+    cfg.setdefault("img_size", h if h == w else [h, w])  # dominoes are (2S, S)
     cfg.setdefault("pretrained", False)
     return cfg
 
@@ -136,9 +139,14 @@ def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[
     if m is not None and (m < 1 or per_rank % m):
         raise ValueError(f"optimizer {opt!r}: perturbation_batch_size m={m} must divide the per-rank micro-batch "
                          f"{per_rank} (batch_size {cfg.batch_size} / {world_size} ranks)")
-    if "train" not in data.splits:
-        raise ValueError(f"prepared data {data.name!r} has no train split (splits: {list(data.splits)})")
-    n_train = data.splits["train"][0].shape[0]
+    if data.kind == "stream":
+        splits = data.extra.get("split_dirs", {})
+        n_train = data.extra.get("counts", {}).get("train", 0)
+    else:
+        splits = data.splits
+        n_train = data.splits["train"][0].shape[0] if "train" in splits else 0
+    if "train" not in splits:
+        raise ValueError(f"prepared data {data.name!r} has no train split (splits: {list(splits)})")
     if n_train < cfg.batch_size * cfg.accum_steps:
         raise ValueError(f"one update needs batch_size x accum_steps = {cfg.batch_size * cfg.accum_steps} samples "
                          f"but the train split has {n_train}")
@@ -175,13 +183,15 @@ def train(
     optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the optimizer's own settings
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
-    train_images, train_labels = data.splits["train"]
-    loader = TensorLoader(train_images, train_labels, cfg.batch_size * cfg.accum_steps, data.normalise,
-                          shuffle=True, drop_last=True, seed=cfg.seed, device=device)
-    val_split = "val" if "val" in data.splits else "test"
-    val_loader = TensorLoader(*data.splits[val_split], cfg.eval_batch_size, data.normalise, device=device)
+    loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
+                         augment=cfg.augment)
+    val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
+    val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
+    loader_rng = _generator(loader)  # the shuffling (and augmentation) stream, checkpointed for resume
     updates_per_epoch = len(loader)
     sched, sched_args = SCHEDULES[cfg.schedule]
+    if cfg.decay_rate is not None:
+        sched_args = {**sched_args, "decay_rate": cfg.decay_rate}
     scheduler, _ = create_scheduler_v2(
         optimizer, sched=sched, num_epochs=max(cfg.epochs - cfg.warmup_epochs, 1), warmup_epochs=cfg.warmup_epochs,
         warmup_prefix=True,  # warm-up first, then the decay over the remaining epochs
@@ -200,7 +210,7 @@ def train(
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"], loader.generator)
+            set_rng_state(state["rng"], loader_rng)
             history = [dict(row) for row in state["history"]]
             start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
             log.info("%s: resuming after epoch %d/%d from %s", name, start_epoch, cfg.epochs, source)
@@ -225,7 +235,7 @@ def train(
         for inputs, targets in bar:
             for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
                 x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
-                if cfg.channels_last:
+                if cfg.channels_last and x.ndim == 4:
                     x = x.contiguous(memory_format=torch.channels_last)
                 stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps, autocast=amp_dtype)
                 n_images += y.shape[0]
@@ -286,7 +296,7 @@ def train(
                 "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": rng_state(loader.generator),
+                "rng": rng_state(loader_rng),
                 "history": history,
             })
         epochs_bar.set_postfix(train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}", refresh=False)
@@ -302,6 +312,15 @@ def train(
         "epochs": cfg.epochs,
     }
     return TrainResult(checkpoint=checkpoint, history=history)
+
+
+def _generator(loader) -> torch.Generator | None:
+    """The loader's random generator: a ``TensorLoader``'s own, or the ``DataLoader``'s under a stream."""
+    for obj in (loader, getattr(loader, "loader", None)):
+        gen = getattr(obj, "generator", None)
+        if isinstance(gen, torch.Generator):
+            return gen
+    return None
 
 
 def _last_good(checkpoints: CheckpointStore | None) -> str:
