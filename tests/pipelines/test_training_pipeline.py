@@ -13,13 +13,18 @@ from samlab.io import TorchCheckpointDataset, TrainingCheckpointsDataset
 from samlab.train import CheckpointStore
 from tests.conftest import kedro
 
-TINY = "data.image_size=8,model.name=samlab_cnn,training.epochs=2,training.warmup_epochs=0"
+TINY = "model.name=samlab_cnn,training.epochs=2,training.warmup_epochs=0"
 
 
 @pytest.mark.slow
 def test_checkpoints_every_epoch_resume_and_the_variants_environment(project, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny model: one thread is fastest and spares shared cores
-    kedro(project, "run", "--pipeline", "data_preparation", "--params", TINY)
+    from samlab.data import prepare_digits
+    from samlab.io import PreparedDataDataset
+
+    # what `kedro run --pipeline data_preparation` writes, without paying for a third kedro process
+    PreparedDataDataset(str(project / "data" / "05_model_input" / "prepared.safetensors")).save(
+        prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0))
     kedro(project, "run", "--env", "variants", "--namespaces", "obf", "--params", TINY)
     models = project / "data" / "06_models"
     store = CheckpointStore(models / "obf" / "checkpoints")

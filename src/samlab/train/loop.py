@@ -115,7 +115,6 @@ def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str,
     cfg.setdefault("num_classes", data.num_classes)
     cfg.setdefault("in_chans", c)
     cfg.setdefault("img_size", h if h == w else [h, w])  # dominoes are (2S, S)
-    cfg.setdefault("pretrained", False)
     return cfg
 
 
