@@ -76,7 +76,9 @@ class OBFAscent(Ascent):
 
     def targets(self, logits: Tensor, targets: Tensor) -> Tensor:
         """t (detached): what the outputs are pulled away from."""
-        z = logits.detach().float()
+        z = logits.detach()
+        if z.dtype in (torch.float16, torch.bfloat16):  # predictions in fp32 under autocast
+            z = z.float()
         num_classes = z.shape[1]
         lam = 1.0 / num_classes if self.lam is None else self.lam
         p = torch.sigmoid(z) if self.predictions == "sigmoid" else torch.softmax(z, dim=1)

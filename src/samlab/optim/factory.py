@@ -78,8 +78,8 @@ def create_base_optimizer(
         raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
     try:
         return BASE_OPTIMIZERS[name](param_groups_weight_decay(model, weight_decay), lr=lr, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"unknown option for base optimizer {name!r}: {sorted(kwargs)} ({err})") from None
+    except TypeError as err:  # e.g. momentum for adamw, or a perturbation key (rho) for a plain optimizer
+        raise ValueError(f"unknown option for base optimizer {name!r} (options given: {sorted(kwargs)}): {err}") from None
 
 
 def _plain(model: nn.Module, base: str = "sgd", max_grad_norm: float | None = None,

@@ -4,9 +4,8 @@ Per chunk: n = g_adv/(‖g_adv‖+ε), g⊥ = g − ⟨g, n⟩n, final chunk gra
 ascent gradient, saved either raw (default) or normalised (``backup_normalized``: the unit-radius
 perturbation direction e/ρ, i.e. ASAM-scaled when ASAM is on). α = 0 is SAM.
 
-⟨g, n⟩ uses the polarisation identity on a scratch buffer (‖x + r·g_adv‖² − ‖x − r·g_adv‖²)/4 with
-r making both terms unit-scale, so it needs only foreach norms (no per-tensor dot loop) and loses no
-precision to mismatched magnitudes.
+The step keeps the gradients and the saved g in flat buffers (one per dtype), so ‖g_adv‖, ‖g‖ and
+⟨g, g_adv⟩ are one reduction kernel each and the correction is one fused pass.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, global_norm
+from samlab.optim._ops import EPS, flat_dot, flat_norm
 
 
 class GSAMCorrection:
@@ -27,26 +26,16 @@ class GSAMCorrection:
         self.backup_normalized = bool(backup_normalized)
 
     @torch.no_grad()
-    def apply_(self, grads: list[Tensor], saved: list[Tensor], scratch: list[Tensor], scale: float = 1.0) -> None:
-        """grads (= scale·g_adv) ← scale·(g_adv − α·g⊥) in place; ``saved`` holds g (unscaled);
-        ``scratch`` is a free parameter-sized buffer; ``scale`` is the fp16 loss scale (else 1)."""
+    def apply_(self, grads: list[Tensor], saved: list[Tensor], scale: float = 1.0) -> None:
+        """grads (= scale·g_adv) ← scale·(g_adv − α·g⊥) in place, over aligned flat buffers;
+        ``saved`` holds g (unscaled); ``scale`` is the fp16 loss scale (else 1)."""
         if self.alpha == 0.0:
             return
-        n_adv = global_norm(grads)
-        n_g = global_norm(saved)
-        dtype = grads[0].dtype
-        r = ((n_g + EPS) / (n_adv + EPS)).to(dtype)
-        torch._foreach_copy_(scratch, grads)
-        torch._foreach_mul_(scratch, r)
-        torch._foreach_add_(scratch, saved)  # g + r·g_adv
-        plus = global_norm(scratch)
-        torch._foreach_mul_(scratch, -1.0)
-        torch._foreach_add_(scratch, saved, alpha=2.0)  # g − r·g_adv
-        minus = global_norm(scratch)
-        g_dot_n = (plus.square() - minus.square()) / (4.0 * (n_g + EPS))  # ⟨g, n⟩
+        n_adv = float(flat_norm(grads))
+        g_dot_n = flat_dot(saved, grads) / (n_adv + EPS)  # ⟨g, n⟩, n = g_adv/(‖g_adv‖+ε)
         coef = 1.0 + self.alpha * scale * g_dot_n / (n_adv + EPS)
-        torch._foreach_mul_(grads, coef.to(dtype))
-        torch._foreach_add_(grads, saved, alpha=-self.alpha * scale)
+        for g, s in zip(grads, saved):  # one per (device, dtype) buffer
+            g.mul_(coef).add_(s, alpha=-self.alpha * scale)
 
     def describe(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "backup_normalized": self.backup_normalized}

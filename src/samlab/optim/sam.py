@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from samlab.optim._ops import EPS, FlatBuffers, global_norm
+from samlab.optim._ops import EPS, FlatBuffers, flat_norm
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -116,6 +116,7 @@ class GradientStep(torch.optim.Optimizer):
         for p, g in zip(self.params, self.grads):
             p.grad = g
         self._overflow = False
+        self._grads_zero = True  # known all-zero (after step): the first chunk skips a memset
         self.last_step_skipped = False
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -125,6 +126,7 @@ class GradientStep(torch.optim.Optimizer):
             if p.grad is not g:
                 if p.grad is not None:
                     g.copy_(p.grad)
+                    self._grads_zero = False
                 else:
                     g.zero_()
                 p.grad = g
@@ -149,6 +151,7 @@ class GradientStep(torch.optim.Optimizer):
     ) -> StepStats:
         """Forward, loss, backward of ``loss / accum_steps`` (gradients add up in ``p.grad``)."""
         self._attach_grads()
+        self._grads_zero = False
         with _no_sync(model):
             with _autocast(inputs.device, autocast):
                 logits = model(inputs)
@@ -187,6 +190,7 @@ class GradientStep(torch.optim.Optimizer):
     def zero_grad(self, set_to_none: bool = False) -> None:  # noqa: ARG002 - buffers stay allocated
         self._attach_grads()
         self._grad_buffers.zero_()
+        self._grads_zero = True
 
     def state_dict(self) -> dict:
         return {"base": self.base_optimizer.state_dict(), "wrapper": self._wrapper_state()}
@@ -281,10 +285,20 @@ class SAM(GradientStep):
             self._pidx = [i for i, p in enumerate(self.params) if id(p) in ids]
             if not self._pidx or len(self._pidx) != len(ids):
                 raise ValueError("perturbed_params must be a non-empty subset of the optimizer's trainable parameters")
+        if len(self._pidx) < len(self.params):  # lay the perturbed subset out first: a contiguous prefix
+            self._grad_buffers = FlatBuffers(self.params, first=set(self._pidx))
+            self.grads = self._grad_buffers.views
+            for p, g in zip(self.params, self.grads):
+                p.grad = g
         self.pparams = [self.params[i] for i in self._pidx]
         self.pgrads = [self.grads[i] for i in self._pidx]
         self.backup: list[Tensor] = FlatBuffers(self.pparams).views
-        self._gsam_saved: list[Tensor] | None = FlatBuffers(self.pparams).views if gsam is not None else None
+        saved = FlatBuffers(self.pparams) if gsam is not None else None
+        self._gsam_saved: list[Tensor] | None = saved.views if saved is not None else None
+        self._gsam_saved_flats = saved.flats if saved is not None else []
+        prefixes = {k: self._grad_buffers.prefix(k) for k in self._grad_buffers.keys}
+        self._pgrad_flats = [v for v in prefixes.values() if v.numel()]  # pgrads as flat buffers
+        self._gsam_pgrad_flats = [prefixes[k] for k in saved.keys] if saved is not None else []
         self._accum: FlatBuffers | None = None  # allocated only for several chunks/micro-batches
         self._pending = False
         self._micro = 0
@@ -303,6 +317,7 @@ class SAM(GradientStep):
         self._hooks.append(hook)
         return lambda: self._hooks.remove(hook)
 
+    @torch.no_grad()
     def perturbation(self) -> list[Tensor]:
         """e = w̃ − w for the perturbed parameters (allocates; only valid inside a hook)."""
         return torch._foreach_sub(self.pparams, self.backup)
@@ -327,24 +342,52 @@ class SAM(GradientStep):
 
     # -- the perturbation ------------------------------------------------------------------------
     @torch.no_grad()
-    def _perturb(self, rho: float) -> Tensor:
-        """grads hold the ascent direction g; leave e in ``pgrads``, w + e in the params; return ‖e‖."""
-        if self.sync_perturbation and _distributed_world(self.process_group) > 1:
-            self._all_reduce_grads()
-        if self.gsam is not None and not self.gsam.backup_normalized:
+    def _perturb(self, rho: float) -> float:
+        """``pgrads`` hold the ascent direction g: move the perturbed parameters to w + e and return ‖e‖.
+
+        Plain SAM folds the normalisation into the one update pass, w ← w + (ρ/(‖g‖+ε))·g (the norm is
+        read on the host once — the step reports it anyway), so g itself is never rewritten."""
+        gsam = self.gsam
+        if gsam is not None and not gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
         if self.adaptive is None:
-            norm = global_norm(self.pgrads)
-            torch._foreach_mul_(self.pgrads, (1.0 / (norm + EPS)).to(self.pgrads[0].dtype))
-            unit_norm = norm / (norm + EPS)
-        else:
-            self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)
-            unit_norm = global_norm(self.pgrads) if self.adaptive.placement != "before" else None
-        if self.gsam is not None and self.gsam.backup_normalized:
+            norm = float(flat_norm(self._pgrad_flats))
+            inv = 1.0 / (norm + EPS)
+            if gsam is not None and gsam.backup_normalized:  # u = g/(‖g‖+ε)
+                torch._foreach_copy_(self._gsam_saved, self.pgrads)
+                torch._foreach_mul_(self._gsam_saved, inv)
+            torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * inv)
+            return rho * norm * inv
+        self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)  # pgrads ← e/ρ
+        if gsam is not None and gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
-        torch._foreach_mul_(self.pgrads, rho)
-        torch._foreach_add_(self.pparams, self.pgrads)
-        return unit_norm * rho if unit_norm is not None else torch.tensor(rho)
+        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho)
+        return rho * float(flat_norm(self._pgrad_flats))
+
+    @torch.no_grad()
+    def _begin_chunk(self) -> None:
+        """Zero the gradient buffers and back up w (the partial sum lives in the accumulator)."""
+        if not self._grads_zero:
+            self._grad_buffers.zero_()
+        self._grads_zero = False
+        torch._foreach_copy_(self.backup, self.pparams)
+
+    @torch.no_grad()
+    def _end_chunk(self, scale: float, weight: float, several: bool, final: bool) -> None:
+        """Restore w by copy, GSAM correction (on the flat gradient buffers), then
+        weight the chunk gradient and add it to the accumulator — or, for the last chunk of the last
+        micro-batch, fold the accumulator into ``p.grad`` (no copy left for ``step``)."""
+        torch._foreach_copy_(self.pparams, self.backup)
+        if self.gsam is not None:
+            self.gsam.apply_(self._gsam_pgrad_flats, self._gsam_saved_flats, scale=scale)
+        if several:
+            for acc, g in zip(self._accum.flats, self._grad_buffers.flats):  # one per (device, dtype)
+                if final:
+                    g.mul_(weight).add_(acc)
+                    acc.zero_()
+                else:
+                    acc.add_(g, alpha=weight)
+            self._pending = not final
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
@@ -370,8 +413,7 @@ class SAM(GradientStep):
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
         with _no_sync(model):
             for ci, (x, y) in enumerate(chunks):
-                self._grad_buffers.zero_()
-                torch._foreach_copy_(self.backup, self.pparams)
+                self._begin_chunk()
                 # 1. clean (ascent) pass
                 if ascent.needs_backward:
                     with _autocast(x.device, autocast):
@@ -379,11 +421,9 @@ class SAM(GradientStep):
                         loss = loss_fn(logits, y)
                         aloss = ascent.loss(logits, y, loss)
                     self._scale(aloss).backward()
-                    if scaler is not None:  # unscale before normalising; a non-finite g skips the update
-                        inv = 1.0 / scaler.get_scale()
-                        torch._foreach_mul_(self.pgrads, inv)
-                        if not bool(torch.isfinite(global_norm(self.pgrads))):
-                            self._overflow = True
+                    if scaler is not None:  # unscale before normalising
+                        for f in self._pgrad_flats:
+                            f.mul_(1.0 / scaler.get_scale())
                 else:
                     with torch.no_grad(), _autocast(x.device, autocast):
                         logits = model(x)
@@ -394,14 +434,18 @@ class SAM(GradientStep):
                 if aloss is not None:
                     alosses.append(aloss.detach())
                 logits_all.append(logits.detach())
-                if self._overflow:
-                    continue  # no meaningful perturbation; the update is skipped in step()
-                # 2. perturb
-                norms.append(self._perturb(rho))
+                if self.sync_perturbation and _distributed_world(self.process_group) > 1:
+                    self._all_reduce_grads()  # every rank perturbs with the global ascent gradient
+                # 2. perturb. A non-finite fp16 ascent gradient skips the update (in step()); the
+                # perturbed pass still runs, unperturbed, so every DDP rank runs the same collectives
+                # (DDP broadcasts buffers in each forward).
+                if scaler is not None and not bool(torch.isfinite(flat_norm(self._pgrad_flats))):
+                    self._overflow = True
+                norms.append(0.0 if self._overflow else self._perturb(rho))
                 for hook in self._hooks:
                     hook(self, model, x, y)
                 if return_perturbation:
-                    perts.append([e.detach().clone() for e in self.pgrads])
+                    perts.append(self.perturbation())
                 self._grad_buffers.zero_()
                 # 3. perturbed pass (training loss; BatchNorm statistics frozen)
                 with frozen_batchnorm_stats(model, bns):
@@ -412,29 +456,16 @@ class SAM(GradientStep):
                 plosses.append(ploss.detach())
                 if return_outputs:
                     plogits_all.append(plogits.detach())
-                with torch.no_grad():
-                    # 4. restore by copy, GSAM correction (backup is free scratch after the restore)
-                    torch._foreach_copy_(self.pparams, self.backup)
-                    if self.gsam is not None:
-                        self.gsam.apply_(self.pgrads, self._gsam_saved, self.backup,
-                                         scale=scaler.get_scale() if scaler is not None else 1.0)
-                    # 5. weight and accumulate
-                    if several:
-                        final = last_call and ci == len(chunks) - 1
-                        for acc, g in zip(self._accum.flats, self._grad_buffers.flats):
-                            if final:  # fold the saved sum into p.grad directly (no copy in step)
-                                g.mul_(weight).add_(acc)
-                                acc.zero_()
-                            else:
-                                acc.add_(g, alpha=weight)
-                        self._pending = not final
+                # 4. restore by copy, GSAM correction; 5. weight and accumulate
+                self._end_chunk(scaler.get_scale() if scaler is not None else 1.0, weight, several,
+                                final=last_call and ci == len(chunks) - 1)
         self._micro = 0 if last_call else self._micro + 1
         overflow = self._overflow
         return StepStats(
             loss=float(torch.stack(losses).double().mean()),
-            logits=torch.cat(logits_all),
+            logits=logits_all[0] if len(logits_all) == 1 else torch.cat(logits_all),
             perturbed_loss=float(torch.stack(plosses).double().mean()) if plosses else None,
-            perturbation_norm=float(torch.stack(norms).mean()) if norms else None,
+            perturbation_norm=sum(norms) / len(norms) if norms else None,
             rho=rho,
             perturbed_logits=torch.cat(plogits_all) if return_outputs and plogits_all else None,
             ascent_loss=float(torch.stack(alosses).double().mean()) if alosses else None,
