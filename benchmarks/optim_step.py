@@ -11,7 +11,7 @@ Prints four tables:
 4. m = batch/8 vs m = batch step time (goal ≤ 1.3×).
 
 Timings are medians over interleaved rounds (variants alternate inside every round, so machine load
-hits all of them alike). Run: ``python benchmarks/optim_step.py`` (about 1–3 minutes on 2 CPU cores);
+hits all of them alike). Run: ``python benchmarks/optim_step.py`` (under 3 minutes on 2 CPU cores);
 ``--quick`` for a smoke run, ``--threads N`` for intra-op threads (default 1: stable on a shared CPU).
 """
 
@@ -57,11 +57,13 @@ def interleaved(fns: dict[str, callable], rounds: int, steps: int, device: torch
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def step_fn(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **cfg):
+def step_fn(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro_batches: int = 1, **cfg):
     opt = create_optimizer(name, model, lr=0.01, **cfg)
+    parts = list(zip(x.chunk(micro_batches), y.chunk(micro_batches)))
 
     def fn():
-        opt.forward_backward(model, x, y, nn.functional.cross_entropy)
+        for xb, yb in parts:
+            opt.forward_backward(model, xb, yb, nn.functional.cross_entropy, accum_steps=micro_batches)
         opt.step()
 
     return fn
@@ -69,7 +71,9 @@ def step_fn(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **cfg
 
 def model_ratios(label: str, model: nn.Module, x, y, rounds: int, steps: int, device) -> None:
     fns = {name: step_fn(name, model, x, y) for name in VARIANTS}
-    fns[f"sam m={x.shape[0] // 8}"] = step_fn("sam", model, x, y, perturbation_batch_size=x.shape[0] // 8)
+    m = x.shape[0] // 8
+    fns[f"sam m={m}"] = step_fn("sam", model, x, y, perturbation_batch_size=m)
+    fns[f"sgd, 8 micro-batches of {m}"] = step_fn("sgd", model, x, y, micro_batches=8)
     t = interleaved(fns, rounds, steps, device)
     base = t["sgd"]
     n_params = sum(p.numel() for p in model.parameters())
@@ -78,7 +82,9 @@ def model_ratios(label: str, model: nn.Module, x, y, rounds: int, steps: int, de
     print("|---|---:|---:|")
     for k, v in t.items():
         print(f"| {k} | {v * 1e3:.1f} | {v / base:.3f} |")
-    print(f"m-sharpness: m = batch/8 vs m = batch: {t[f'sam m={x.shape[0] // 8}'] / t['sam']:.3f}×")
+    print(f"\nm-sharpness: m = batch/8 vs m = batch: {t[f'sam m={m}'] / t['sam']:.3f}×; the same with the "
+          f"small-batch cost of the model factored out (each ÷ its base at that batch size): "
+          f"{(t[f'sam m={m}'] / t[f'sgd, 8 micro-batches of {m}']) / (t['sam'] / base):.3f}×")
 
 
 class NaiveSAM:
@@ -171,9 +177,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--img-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 step (a smoke run)")
     args = parser.parse_args()
     if args.quick:
@@ -183,13 +190,13 @@ def main() -> None:
     print(f"# samlab optimizer benchmark: torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    x = torch.randn(args.batch, 3, 32, 32, device=device)
+    x = torch.randn(args.batch, 3, args.img_size, args.img_size, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
-    vit = create_model("samlab_vit_micro", num_classes=10, in_chans=3, img_size=32).to(device)
-    model_ratios("ViT (samlab_vit_micro, 32 px)", vit, x, y, args.rounds, args.steps, device)
+    vit = create_model("samlab_vit_micro", num_classes=10, in_chans=3, img_size=args.img_size).to(device)
+    model_ratios(f"ViT (samlab_vit_micro, {args.img_size} px)", vit, x, y, args.rounds, args.steps, device)
     resnet = create_model("resnet10t", num_classes=10, in_chans=3).to(device)
-    model_ratios("ResNet (timm resnet10t, 32 px)", resnet, x, y, args.rounds, args.steps, device)
-    bookkeeping(args.rounds, max(args.steps, 3), device)
+    model_ratios(f"ResNet (timm resnet10t, {args.img_size} px)", resnet, x, y, args.rounds, args.steps, device)
+    bookkeeping(args.rounds, args.steps, device)
     print(f"\ntotal benchmark time {time.perf_counter() - t0:.0f} s")
 
 

@@ -71,6 +71,24 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         calls.clear()
         results[case] = _train(model, name, ddp_cfg, [(X[half], y[half])] * UPDATES, forward_model=ddp)
         results[case + "_calls"] = list(calls)
+    # fp16: rank 1's ascent pass overflows in the first update only; both ranks must skip it together
+    model = _model()
+    ddp = nn.parallel.DistributedDataParallel(model)
+    opt = create_optimizer("sam", model, lr=0.1, momentum=0.9, rho=0.3,
+                           grad_scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    skipped, calls_made = [], [0]
+
+    def loss(out, t):
+        calls_made[0] += 1
+        value = _mse(out, t)
+        return value * float("inf") if rank == 1 and calls_made[0] == 1 else value
+
+    for _ in range(UPDATES):
+        opt.forward_backward(ddp, X[half], y[half], loss)
+        opt.step()
+        skipped.append(opt.last_step_skipped)
+    results["fp16"] = [p.detach().clone() for p in model.parameters()]
+    results["fp16_skipped"] = skipped
     dist.all_reduce = original
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     dist.destroy_process_group()
@@ -96,3 +114,9 @@ def test_ddp_two_gloo_ranks_match_single_process_maths(tmp_path):
             torch.testing.assert_close(got, want, atol=1e-12, rtol=0, msg=case)
         per_update = 2 if case == "sam_sync" else 1  # + the synchronised ascent gradient
         assert ranks[0][case + "_calls"] == [n_params] * (per_update * UPDATES), case
+    # fp16 overflow on one rank: both skip the first update, the second equals one SAM step (m = 4)
+    assert ranks[0]["fp16_skipped"] == ranks[1]["fp16_skipped"] == [True, False]
+    expected = _train(_model(), "sam", {"perturbation_batch_size": 4}, [(X, y)])
+    for a, b, want in zip(ranks[0]["fp16"], ranks[1]["fp16"], expected):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, want, atol=1e-12, rtol=0)

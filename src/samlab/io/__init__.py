@@ -1,5 +1,5 @@
 """Kedro dataset classes of samlab's own (the rest come from kedro-datasets)."""
 
-from samlab.io.datasets import PreparedDataDataset, TorchCheckpointDataset, atomic_write
+from samlab.io.datasets import PreparedDataDataset, TorchCheckpointDataset, TrainingCheckpointsDataset, atomic_write
 
-__all__ = ["PreparedDataDataset", "TorchCheckpointDataset", "atomic_write"]
+__all__ = ["PreparedDataDataset", "TorchCheckpointDataset", "TrainingCheckpointsDataset", "atomic_write"]

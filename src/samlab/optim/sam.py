@@ -347,8 +347,6 @@ class SAM(GradientStep):
 
         Plain SAM folds the normalisation into the one update pass, w ← w + (ρ/(‖g‖+ε))·g (the norm is
         read on the host once — the step reports it anyway), so g itself is never rewritten."""
-        if self.sync_perturbation and _distributed_world(self.process_group) > 1:
-            self._all_reduce_grads()
         gsam = self.gsam
         if gsam is not None and not gsam.backup_normalized:
             torch._foreach_copy_(self._gsam_saved, self.pgrads)
@@ -423,11 +421,9 @@ class SAM(GradientStep):
                         loss = loss_fn(logits, y)
                         aloss = ascent.loss(logits, y, loss)
                     self._scale(aloss).backward()
-                    if scaler is not None:  # unscale before normalising; a non-finite g skips the update
-                        inv = 1.0 / scaler.get_scale()
-                        torch._foreach_mul_(self.pgrads, inv)
-                        if not bool(torch.isfinite(flat_norm(self._pgrad_flats))):
-                            self._overflow = True
+                    if scaler is not None:  # unscale before normalising
+                        for f in self._pgrad_flats:
+                            f.mul_(1.0 / scaler.get_scale())
                 else:
                     with torch.no_grad(), _autocast(x.device, autocast):
                         logits = model(x)
@@ -438,10 +434,14 @@ class SAM(GradientStep):
                 if aloss is not None:
                     alosses.append(aloss.detach())
                 logits_all.append(logits.detach())
-                if self._overflow:
-                    continue  # no meaningful perturbation; the update is skipped in step()
-                # 2. perturb
-                norms.append(self._perturb(rho))
+                if self.sync_perturbation and _distributed_world(self.process_group) > 1:
+                    self._all_reduce_grads()  # every rank perturbs with the global ascent gradient
+                # 2. perturb. A non-finite fp16 ascent gradient skips the update (in step()); the
+                # perturbed pass still runs, unperturbed, so every DDP rank runs the same collectives
+                # (DDP broadcasts buffers in each forward).
+                if scaler is not None and not bool(torch.isfinite(flat_norm(self._pgrad_flats))):
+                    self._overflow = True
+                norms.append(0.0 if self._overflow else self._perturb(rho))
                 for hook in self._hooks:
                     hook(self, model, x, y)
                 if return_perturbation:
