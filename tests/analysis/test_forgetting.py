@@ -52,3 +52,18 @@ def test_step_forgetting_and_recorder():
     assert math.isnan(ForgettingRecorder().summary()["forgetting_output_kl"])
     with pytest.raises(ValueError):
         ForgettingRecorder(every=0)
+
+
+def test_recorder_as_training_loop_hook():
+    from samlab.data import prepare_dataset
+    from samlab.train import train
+
+    data = prepare_dataset("toy", n_train=64, n_val=16, n_test=16, seed=0)
+    rec = ForgettingRecorder(every=2)
+    train(data, {"name": "samlab_mlp", "hidden": 16, "depth": 1}, {"name": "sam", "lr": 0.05, "rho": 0.5},
+          {"epochs": 2, "batch_size": 16, "device": "cpu", "progress": False}, on_step=rec)
+    table = rec.table()
+    assert list(table["step"]) == [2, 4, 6, 8]  # 4 updates an epoch, every second one
+    assert (table["output_kl"] > 0).all() and (table["rho"] == 0.5).all()
+    assert (table["perturbation_norm"] - 0.5).abs().max() < 1e-4  # ‖e‖ = ρ
+    assert (table["loss_increase"] > 0).all()  # the SAM ascent step raises the loss at this ρ
