@@ -21,11 +21,12 @@ def test_summary_merges_robustness_mce_and_transfer():
 
 def test_best_is_highest_accuracy_and_lowest_loss_ece_mce():
     df = pd.DataFrame({"variant": ["a", "b", "c"], "test_accuracy": [0.9, 0.95, 0.95], "test_loss": [0.2, 0.3, 0.4],
-                       "test_ece": [0.05, 0.01, 0.02], "mce": [1.0, 0.9, float("nan")], "seed": [0, 1, 2]})
+                       "test_ece": [0.05, 0.01, 0.02], "mce": [1.0, 0.9, float("nan")], "seed": [0, 1, 2],
+                       "test_n": [10, 10, 20]})
     assert best_cells(df) == {(1, "test_accuracy"), (2, "test_accuracy"), (0, "test_loss"), (1, "test_ece"), (1, "mce")}
     md = markdown_table(df, bold_best=True)
-    assert "| a | 0.9000 | **0.2000** | 0.0500 | 1.0000 | 0 |" in md
-    assert "| c | **0.9500** | 0.4000 | 0.0200 |  | 2 |" in md
+    assert "| a | 0.9000 | **0.2000** | 0.0500 | 1.0000 | 0 | 10 |" in md
+    assert "| c | **0.9500** | 0.4000 | 0.0200 |  | 2 | 20 |" in md
     assert "**" not in markdown_table(df)
     html = html_table(df)
     assert html.count('<td class="best"><b>') == 5 and "<td>0.9000</td>" in html

@@ -43,12 +43,12 @@ def summary_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame |
 
 def best_cells(df: pd.DataFrame) -> set[tuple[int, str]]:
     """(row position, column) of the best value of every numeric column with ≥ 2 values (ties all count);
-    lower is better for losses, ECE, errors, mCE and times, higher for the rest. Boolean and seed columns
-    are not scored."""
+    lower is better for losses, ECE, errors, mCE and times, higher for the rest. Booleans, seeds, epochs and
+    counts (``*_n``) are not scored."""
     best = set()
     for col in df.columns:
         s = df[col]
-        if col in ("seed", "epochs") or pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.notna().sum() < 2:
+        if col in ("seed", "epochs") or str(col).endswith("_n") or pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.notna().sum() < 2:
             continue
         target = s.min() if lower_is_better(col) else s.max()
         best |= {(i, col) for i, v in enumerate(s) if v == target}
