@@ -10,7 +10,7 @@ import pytest
 from tests.browser import distinct_colours, render, require_browser
 from tests.reporting.conftest import MISSING_TABLE
 
-pytestmark = pytest.mark.slow
+
 
 # the page's figures as the browser drew them: plotly root per figure, its SVG size and drawn marks
 FIGURE_FACTS = """
@@ -35,6 +35,7 @@ def _check_rendered(path, screenshot):
     return out.facts
 
 
+@pytest.mark.slow
 def test_default_report_has_summary_curves_and_says_what_is_missing(default_run):
     out = default_run / "data" / "08_reporting"
     html = (out / "report.html").read_text()
@@ -51,6 +52,7 @@ def test_default_report_has_summary_curves_and_says_what_is_missing(default_run)
     assert summary.set_index("variant").loc["sam", "test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 
 
+@pytest.mark.slow
 def test_full_report_draws_every_declared_table(full_report):
     html = (full_report / "data" / "08_reporting" / "report.html").read_text()
     assert "9 of 10 figures have data" in html
@@ -62,13 +64,24 @@ def test_full_report_draws_every_declared_table(full_report):
     assert list(heat.data[0].x) == ["gaussian_noise", "defocus_blur", "contrast", "mean"]
 
 
+@pytest.mark.slow
 def test_default_report_renders_in_chromium(default_run, tmp_path):
     require_browser()
     facts = _check_rendered(default_run / "data" / "08_reporting" / "report.html", tmp_path / "default.png")
     assert len(facts["figs"]) == 2 and facts["nothingYet"] == 8 and facts["bold"] >= 2
 
 
+@pytest.mark.slow
 def test_full_report_renders_in_chromium(full_report, tmp_path):
     require_browser()
     facts = _check_rendered(full_report / "data" / "08_reporting" / "report.html", tmp_path / "full.png")
     assert len(facts["figs"]) == 9 and facts["nothingYet"] == 1
+
+
+def test_without_chromium_browser_tests_skip_with_the_reason(monkeypatch):
+    import tests.browser as browser
+
+    monkeypatch.delenv("SAMLAB_CHROMIUM", raising=False)
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match="no Chromium: `make test` installs Debian's chromium"):
+        browser.require_browser()
