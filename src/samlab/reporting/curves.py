@@ -41,6 +41,8 @@ def learning_curves(histories: Mapping[str, pd.DataFrame | None] | None) -> go.F
                 fig.add_trace(go.Scatter(x=h["epoch"], y=h[c], mode="lines", name=f"{name} {c}", legendgroup=name,
                                          showlegend=False, line=line), row=2, col=col)
     fig.update_xaxes(title_text="epoch", row=rows)
+    if max(h["epoch"].max() for h in present.values()) <= 20:
+        fig.update_xaxes(dtick=1)  # whole epochs, not 1.2, 1.4 …
     fig.update_layout(title="Learning curves (dotted: train, solid: val)", template=TEMPLATE,
                       height=360 * rows, legend={"groupclick": "togglegroup"})
     return fig
