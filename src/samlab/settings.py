@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from samlab.hooks import ConfigCaptureHook, RankZeroWritesHook
+from samlab.hooks import ConfigCaptureHook, OptionalReportInputs, RankZeroWritesHook
 
-HOOKS = (ConfigCaptureHook(), RankZeroWritesHook())
+HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
