@@ -26,9 +26,9 @@ def test_analysis_measures_every_trained_variant(project):
     assert summary["hessian_iterations"].le(3).all()
     sam = json.loads((out / "07_model_output" / "sam" / "analysis.json").read_text())
     assert sam["optimizer"] == "sam" and 0 <= sam["gini_real"] <= 1
-    lorenz = pd.read_csv(out / "08_reporting" / "lorenz_curves.csv")
-    assert list(lorenz.columns) == ["variant", "weights", "fraction", "cumulative_share"]
-    assert set(lorenz["weights"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
+    lorenz = pd.read_csv(out / "08_reporting" / "balance_lorenz.csv")
+    assert list(lorenz.columns) == ["model", "kind", "fraction", "share"]
+    assert set(lorenz["kind"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
     probes = pd.read_csv(out / "08_reporting" / "probe_accuracy.csv")
     assert probes.empty and "accuracy" in probes.columns  # digits have no *_only_* probe splits
 
@@ -67,6 +67,11 @@ def test_study_population_and_correlation(project):
     sharp = corr.set_index("metric").loc["hessian_top_eigenvalue"]
     assert sharp["n"] == 3 and -1 <= sharp["tau"] <= 1 and 0 < sharp["p_value"] <= 1
     assert corr.set_index("metric").loc["forgetting_output_kl", "n"] == 2  # SGD has no perturbation: left out
+    models = pd.read_csv(out / "study_models.csv")
+    assert {"model", "accuracy", "metric", "value", "perturbation", "m"} <= set(models.columns)
+    assert len(models) == 3 * len(study["correlation"]["metrics"])
+    tau_m = pd.read_csv(out / "study_tau_vs_m.csv")
+    assert sorted(set(tau_m["m"])) == [4, 16] and {"metric", "tau", "p_value"} <= set(tau_m.columns)
     trajectories = pd.read_csv(out / "study_forgetting.csv")
     assert {"variant", "step", "output_kl", "info_drop"} <= set(trajectories.columns)
     features = pd.read_csv(out / "feature_study.csv").set_index("variant")

@@ -28,12 +28,16 @@ def analyse_model(prepared: PreparedData, checkpoint: dict, analysis_params: dic
              metrics["gini_real"], metrics["gini_phantom"])
     lorenz.insert(0, "variant", variant_name)
     probes.insert(0, "variant", variant_name)
+    probes.insert(1, "rho", float(checkpoint.get("optimizer_config", {}).get("rho", 0.0) or 0.0))
     return metrics, lorenz, probes
 
 
 def collect_analysis(**parts: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One table per kind over all variants: ``{ns}_metrics`` → rows, ``{ns}_lorenz``/``{ns}_probes`` → concatenated."""
+    """One table per kind over all variants, in the reporting pipeline's schemas:
+    ``analysis_summary`` (one row per model), ``balance_lorenz`` (``model, kind, fraction, share``),
+    ``probe_accuracy`` (``model, rho, feature, accuracy, error, …``)."""
     metrics = [v for k, v in parts.items() if k.endswith("__metrics")]
-    lorenz = [v for k, v in parts.items() if k.endswith("__lorenz")]
-    probes = [v for k, v in parts.items() if k.endswith("__probes")]
-    return pd.DataFrame(metrics), pd.concat(lorenz, ignore_index=True), pd.concat(probes, ignore_index=True)
+    lorenz = pd.concat([v for k, v in parts.items() if k.endswith("__lorenz")], ignore_index=True)
+    probes = pd.concat([v for k, v in parts.items() if k.endswith("__probes")], ignore_index=True)
+    lorenz = lorenz.rename(columns={"variant": "model", "weights": "kind", "cumulative_share": "share"})
+    return pd.DataFrame(metrics), lorenz, probes.rename(columns={"variant": "model"})

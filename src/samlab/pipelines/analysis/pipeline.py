@@ -1,5 +1,5 @@
 """``analysis``: for every training variant ``{ns}``: ``{ns}.model → {ns}.analysis, {ns}.lorenz, {ns}.probes``,
-then one summary table of all variants (``analysis_summary``, ``lorenz_curves``, ``probe_accuracy``)."""
+then one summary table of all variants (``analysis_summary``, ``balance_lorenz``, ``probe_accuracy``)."""
 
 from functools import partial, update_wrapper
 
@@ -27,6 +27,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     inputs = {}
     for n in names:
         inputs.update({f"{n}__metrics": f"{n}.analysis", f"{n}__lorenz": f"{n}.lorenz", f"{n}__probes": f"{n}.probes"})
-    collect = node(collect_analysis, inputs=inputs, outputs=["analysis_summary", "lorenz_curves", "probe_accuracy"],
+    collect = node(collect_analysis, inputs=inputs, outputs=["analysis_summary", "balance_lorenz", "probe_accuracy"],
                    name="collect_analysis", tags=["analysis"])
     return sum((variant_pipeline(n) for n in names), Pipeline([])) + Pipeline([collect])

@@ -59,12 +59,23 @@ def collect_feature_study(**rows: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
-def correlate(population: pd.DataFrame, study: dict[str, Any]) -> pd.DataFrame:
-    """Kendall τ of the target (test accuracy) with every metric, permutation p-values."""
+def correlate(population: pd.DataFrame, study: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Kendall τ of the target (test accuracy) with every metric, permutation p-values; also the reporting
+    pipeline's long table ``study_models`` (``model, accuracy, metric, value, perturbation, m``) and
+    ``study_tau_vs_m`` (``metric, m, tau, p_value, n``: τ over the members of each m)."""
     cfg = study["correlation"]
     table = correlation_table(population, cfg["metrics"], cfg.get("target", "test_accuracy"),
                               int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)), float(cfg.get("alpha", 0.05)))
     for row in table.itertuples():
         log.info("τ(%s, %s) = %.3f, p = %.3g (n = %d)", cfg.get("target", "test_accuracy"), row.metric, row.tau,
                  row.p_value, row.n)
-    return table
+    target = cfg.get("target", "test_accuracy")
+    models = population.melt(id_vars=["variant", target, "perturbation", "m"], value_vars=list(cfg["metrics"]),
+                             var_name="metric", value_name="value").rename(columns={"variant": "model", target: "accuracy"})
+    per_m = []
+    for m, group in population.dropna(subset=["m"]).groupby("m"):
+        t = correlation_table(group, cfg["metrics"], target, int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)))
+        t.insert(1, "m", int(m))
+        per_m.append(t)
+    tau_vs_m = pd.concat(per_m, ignore_index=True) if per_m else pd.DataFrame(columns=["metric", "m", "tau", "p_value", "n"])
+    return table, models, tau_vs_m

@@ -84,7 +84,7 @@ def tau_pipeline(study: dict[str, Any]) -> Pipeline:
         node(prepare_study_data, inputs="params:study", outputs="study_data", name="prepare_study_data", tags=["study"]),
         node(collect_population, inputs=inputs, outputs=["study_population", "study_forgetting"], name="collect_population",
              tags=["study"]),
-        node(correlate, inputs=["study_population", "params:study"], outputs="study_correlation", name="correlate",
+        node(correlate, inputs=["study_population", "params:study"], outputs=["study_correlation", "study_models", "study_tau_vs_m"], name="correlate",
              tags=["study"]),
     ])
     return shared + sum((member_pipeline(m, "study_data", "params:study") for m in members), Pipeline([]))
