@@ -10,13 +10,27 @@ from samlab.io import OptionalDataset
 from samlab.pipelines.reporting.pipeline import TABLES, create_pipeline, declared_tables
 
 
-def test_only_the_foundation_tables_means_only_training_figures(project, monkeypatch):
+def test_the_project_catalog_declares_training_and_analysis_tables(project, monkeypatch):
     monkeypatch.chdir(project)
     p = create_pipeline()
     assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
+                                           "build_report", "plot_lorenz", "plot_probes", "plot_correlation",
+                                           "plot_tau_vs_m"}
+    assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters", "balance_lorenz",
+                          "probe_accuracy", "study_correlation", "study_models", "study_tau_vs_m"}
+    assert all("reporting" in nd.tags for nd in p.nodes)
+
+
+def test_only_the_foundation_tables_means_only_training_figures(project, monkeypatch):
+    monkeypatch.chdir(project)
+    from samlab.pipelines.variants import project_catalog_config
+
+    own = {"balance_lorenz", "probe_accuracy", "study_correlation", "study_models", "study_tau_vs_m"}
+    config = {k: v for k, v in project_catalog_config().items() if k not in own}
+    p = create_pipeline(catalog_config=config)
+    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
                                            "build_report"}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters"}
-    assert all("reporting" in nd.tags for nd in p.nodes)
 
 
 def test_a_declared_table_adds_its_figure_node(project, monkeypatch):
