@@ -39,8 +39,8 @@ def _check_rendered(path, screenshot):
 def test_default_report_has_summary_curves_and_says_what_is_missing(default_run):
     out = default_run / "data" / "08_reporting"
     html = (out / "report.html").read_text()
-    assert html.count("<script") == 1 + 2 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
-    assert "2 of 10 figures have data" in html and "Nothing to report yet" in html
+    assert html.count("<script") == 1 + 3 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
+    assert "3 of 10 figures have data" in html and "Nothing to report yet" in html  # + the analysis Lorenz curves
     assert re.search(r"<td>sam</td><td>sam</td>", html) and "name: samlab_cnn" in html  # summary + config
     fig = pio.from_json((out / "learning_curves.json").read_text())
     assert {"sgd val", "sam val", "sam rho"} <= {t.name for t in fig.data}
