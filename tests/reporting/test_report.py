@@ -68,7 +68,7 @@ def test_full_report_draws_every_declared_table(full_report):
 def test_default_report_renders_in_chromium(default_run, tmp_path):
     require_browser()
     facts = _check_rendered(default_run / "data" / "08_reporting" / "report.html", tmp_path / "default.png")
-    assert len(facts["figs"]) == 2 and facts["nothingYet"] == 8 and facts["bold"] >= 2
+    assert len(facts["figs"]) == 3 and facts["nothingYet"] == 7 and facts["bold"] >= 2
 
 
 @pytest.mark.slow
