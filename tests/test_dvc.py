@@ -141,7 +141,8 @@ def repo(tmp_path_factory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("dvc") / "project"
     root.mkdir()
     copy_project(root)
-    (root / "conf" / "local" / ".gitkeep").touch()  # as in the repository: clones (dvc exp's too) need conf/local
+    for keep in [root / "conf" / "local", *(root / "data").iterdir()]:  # the folder skeleton, as in the repository:
+        (keep / ".gitkeep").touch()  # clones need conf/local (kedro) and data/01_raw (a dependency)
     run(root, "git", "init", "-q")
     run(root, "dvc", "init", "-q")
     for name in DVC_FILES:
@@ -153,6 +154,7 @@ def repo(tmp_path_factory) -> tuple[Path, str]:
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     run(root, "git", "add", "-A")
     run(root, "git", "add", "-f", "conf/local/.gitkeep")
+    assert "data/01_raw/.gitkeep" in run(root, "git", "ls-files")
     run(root, "git", "commit", "-q", "-m", "project")
     return root, run(root, "dvc", "repro")
 
@@ -207,7 +209,8 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-q", "-m", "results")
     tracked = run(root, "git", "ls-files").splitlines()
-    assert "dvc.lock" in tracked and not [f for f in tracked if f.startswith("data/")], "data is DVC's, not git's"
+    assert "dvc.lock" in tracked, tracked
+    assert {f for f in tracked if f.startswith("data/")} == {f"{p.relative_to(root)}/.gitkeep" for p in (root / "data").iterdir()}
     run(root, "dvc", "push")
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(root), str(clone))
