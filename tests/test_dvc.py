@@ -214,7 +214,7 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     run(root, "dvc", "push")
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(root), str(clone))
-    assert not (clone / "data" / "06_models").exists()
+    assert not [p for p in (clone / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
     run(clone, "dvc", "pull")
     files = outputs(root)
     assert len(files) == 3 + 3 * len(training_variants()) + 1
