@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run test viz bench browser
+.PHONY: install run test viz bench browser lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,6 @@ browser:
 
 viz: install  ## kedro-viz on http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
+
+lock: install  ## dvc repro: rerun the DVC stages whose code/params/data changed, update dvc.lock (commit it)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro
