@@ -66,3 +66,28 @@ class TensorLoader:
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+
+
+def make_loader(
+    data, split: str, batch_size: int, *, train: bool = False, seed: int = 0, device: str | torch.device = "cpu",
+    augment: dict | None = None, num_workers: int | None = None,
+):
+    """The loader the training loop should use for ``data.splits[split]`` whatever the data set's kind.
+
+    Tensor sets (images, features): a ``TensorLoader`` on ``device`` (train: shuffled, last partial batch
+    dropped, ``augment`` config → batched on-device crop/flip). Streamed image folders: a worker
+    ``DataLoader`` with timm's recipe transforms (``augment`` is then ignored: the recipe's own train
+    transform applies), batches moved to ``device``.
+    """
+    if data.kind == "stream":
+        from samlab.data.image_folder import stream_loader
+
+        return stream_loader(data, split, batch_size, train=train, seed=seed, device=device, num_workers=num_workers)
+    from samlab.data.augment import create_augment
+
+    transform = create_augment(augment) if train else None
+    if transform is not None and data.kind != "images":
+        raise ValueError(f"augmentation {augment} needs images; {data.name} holds feature vectors")
+    images, labels = data.splits[split]
+    return TensorLoader(images, labels, batch_size, data.normalise, shuffle=train, drop_last=train, seed=seed,
+                        device=device, augment=transform)

@@ -1,13 +1,22 @@
-"""The prepared data set: uint8 image splits plus what is needed to normalise and name them.
+"""The prepared data set: uint8 image (or float feature) splits plus what is needed to normalise and name them.
 
 One concept, one file format: a flat ``dict[str, Tensor]`` (``{split}_images``/``{split}_labels``)
 plus string metadata, so it saves as safetensors and loads without unpickling anything.
+
+Three kinds share the class (``kind``):
+- ``images``: uint8 (N, C, H, W), normalised per channel after scaling to [0, 1];
+- ``features``: float32 (N, D) vectors (the toy set), normalised per dimension (identity by default).
+  Seen by models as D channels of a 1×1 image (``image_shape == (D, 1, 1)``), so ``samlab_mlp`` and
+  ``model_config_for`` size themselves from it without special cases;
+- ``stream``: no tensors at all (``splits == {}``), only what a streaming loader needs (an image folder's
+  root, sub-folders, image shape) in ``extra``; batches come from ``samlab.data.make_loader``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,23 +24,45 @@ from torch import Tensor
 
 @dataclass
 class PreparedData:
-    """Splits of uint8 images (N, C, H, W) with int64 labels, and the normalisation to apply."""
+    """Splits of uint8 images (N, C, H, W) or float32 features (N, D) with int64 labels, and their normalisation.
+
+    ``extra`` is JSON-able metadata: the geometry of two-feature sets (which rows/dims are the easy and
+    hard part), provenance (source files, checksums), and for streamed sets where the images are.
+    """
 
     name: str
     splits: dict[str, tuple[Tensor, Tensor]]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     class_names: list[str]
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        kinds = set()
         for split, (images, labels) in self.splits.items():
-            if images.dtype != torch.uint8 or images.ndim != 4:
-                raise ValueError(f"split {split!r}: images must be uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+            if images.dtype == torch.uint8 and images.ndim == 4:
+                kinds.add("images")
+            elif images.dtype == torch.float32 and images.ndim == 2:
+                kinds.add("features")
+            else:
+                raise ValueError(f"split {split!r}: need uint8 images (N, C, H, W) or float32 features (N, D), "
+                                 f"got {images.dtype} {tuple(images.shape)}")
             if labels.shape != (images.shape[0],):
                 raise ValueError(f"split {split!r}: {images.shape[0]} images but labels of shape {tuple(labels.shape)}")
             if len(self.mean) != images.shape[1] or len(self.std) != images.shape[1]:
                 raise ValueError(f"split {split!r}: {images.shape[1]} channels but mean/std of length {len(self.mean)}/{len(self.std)}")
+        if len(kinds) > 1:
+            raise ValueError("all splits must be images or all features, not a mix")
+        if not self.splits and "image_shape" not in self.extra:
+            raise ValueError("a prepared data set without tensor splits (streamed) needs extra['image_shape']")
+
+    @property
+    def kind(self) -> str:
+        """``images``, ``features`` or ``stream`` (see the module docstring)."""
+        if not self.splits:
+            return "stream"
+        images, _ = next(iter(self.splits.values()))
+        return "features" if images.ndim == 2 else "images"
 
     @property
     def num_classes(self) -> int:
@@ -39,20 +70,38 @@ class PreparedData:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) as a model sees it; (D, 1, 1) for feature vectors."""
+        if not self.splits:
+            return tuple(int(v) for v in self.extra["image_shape"])  # type: ignore[return-value]
         images, _ = next(iter(self.splits.values()))
+        if images.ndim == 2:
+            return (int(images.shape[1]), 1, 1)
         return tuple(images.shape[1:])  # type: ignore[return-value]
 
     def normalise(self, images: Tensor) -> Tensor:
-        """uint8 → float, scaled to [0, 1] then standardised per channel."""
+        """uint8 images → float, scaled to [0, 1] then standardised per channel; features: per dimension."""
+        if images.ndim == 2:
+            mean = torch.tensor(self.mean, device=images.device).view(1, -1)
+            std = torch.tensor(self.std, device=images.device).view(1, -1)
+            return (images.float() - mean) / std
         mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
         std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
         return (images.float() / 255.0 - mean) / std
 
     def to_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
         tensors: dict[str, Tensor] = {}
+        seen: set[int] = set()
+
+        def own(t: Tensor) -> Tensor:  # safetensors refuses tensors sharing memory (e.g. one label tensor, two splits)
+            t = t.contiguous()
+            if t.numel() and t.untyped_storage().data_ptr() in seen:
+                t = t.clone()
+            seen.add(t.untyped_storage().data_ptr())
+            return t
+
         for split, (images, labels) in self.splits.items():
-            tensors[f"{split}_images"] = images.contiguous()
-            tensors[f"{split}_labels"] = labels.to(torch.int64).contiguous()
+            tensors[f"{split}_images"] = own(images)
+            tensors[f"{split}_labels"] = own(labels.to(torch.int64))
         meta = {
             "name": self.name,
             "splits": json.dumps(list(self.splits)),
@@ -81,7 +130,14 @@ class PreparedData:
 
 def channel_stats(images: Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean/std of uint8 images on the [0, 1] scale (computed on the train split only)."""
-    x = images.float() / 255.0
-    mean = x.mean(dim=(0, 2, 3))
-    std = x.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    # chunked float64 sums: CIFAR's 50k images would need ~600 MB as one float tensor
+    s1 = torch.zeros(images.shape[1], dtype=torch.float64)
+    s2 = torch.zeros_like(s1)
+    for chunk in images.split(4096):
+        x = chunk.to(torch.float64) / 255.0
+        s1 += x.sum(dim=(0, 2, 3))
+        s2 += x.square().sum(dim=(0, 2, 3))
+    n = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = s1 / n
+    std = ((s2 - n * mean.square()).clamp_min(0) / max(n - 1, 1)).sqrt().clamp_min(1e-6)
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)

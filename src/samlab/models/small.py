@@ -15,7 +15,7 @@ from torch import nn
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int = 32, width: int = 32, drop_rate: float = 0.0, **_):
+    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | tuple = 32, width: int = 32, drop_rate: float = 0.0, **_):
         super().__init__()
         self.num_classes = num_classes
         self.features = nn.Sequential(
@@ -25,7 +25,8 @@ class SmallCNN(nn.Module):
             nn.Flatten(),
         )
         with torch.no_grad():
-            self.num_features = int(self.features(torch.zeros(1, in_chans, img_size, img_size)).shape[1])
+            h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)  # (H, W): dominoes are 2S×S
+            self.num_features = int(self.features(torch.zeros(1, in_chans, h, w)).shape[1])
         self.head = nn.Linear(self.num_features, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +50,7 @@ class MLP(nn.Module):
     def __init__(self, num_classes: int = 2, in_chans: int = 1, img_size: int | tuple = 2, hidden: int = 128, depth: int = 2, **_):
         super().__init__()
         self.num_classes = num_classes
+        # images: in_chans·H·W inputs; feature vectors (PreparedData kind "features") arrive as D channels of 1×1
         size = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
         in_features = in_chans * int(size[0]) * int(size[-1]) if len(size) == 2 else int(size[0])
         layers: list[nn.Module] = [nn.Flatten()]

@@ -17,7 +17,7 @@ import torch
 from timm.scheduler import create_scheduler_v2
 from tqdm.auto import tqdm
 
-from samlab.data.loader import TensorLoader
+from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model
@@ -74,11 +74,11 @@ def resolve_device(device: str) -> torch.device:
 
 def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str, Any]:
     """The model's full constructor config: the user's, sized for the data's classes/channels/size."""
-    c, h, _ = data.image_shape
+    c, h, w = data.image_shape
     cfg = dict(model_cfg)
     cfg.setdefault("num_classes", data.num_classes)
     cfg.setdefault("in_chans", c)
-    cfg.setdefault("img_size", h)
+    cfg.setdefault("img_size", h if h == w else [h, w])  # dominoes are (2S, S)
     return cfg
 
 
@@ -98,11 +98,10 @@ def train(
     optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the config before any work
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
-    train_images, train_labels = data.splits["train"]
-    loader = TensorLoader(train_images, train_labels, cfg.batch_size * cfg.accum_steps, data.normalise,
-                          shuffle=True, drop_last=True, seed=cfg.seed, device=device)
-    val_split = "val" if "val" in data.splits else "test"
-    val_loader = TensorLoader(*data.splits[val_split], cfg.eval_batch_size, data.normalise, device=device)
+    loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
+                         augment=cfg.extra.get("augment"))
+    val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
+    val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
     updates_per_epoch = len(loader)
     scheduler, _ = create_scheduler_v2(
         optimizer, sched=cfg.schedule, num_epochs=max(cfg.epochs, 1), warmup_epochs=cfg.warmup_epochs,

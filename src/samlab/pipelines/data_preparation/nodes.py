@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from samlab.data import PreparedData, prepare_dataset
 
+log = logging.getLogger(__name__)
+
 
 def prepare_data(data_params: dict[str, Any]) -> PreparedData:
-    """Build the configured data set (``parameters_data_preparation.yml: data``)."""
+    """Build the configured data set (``parameters_data_preparation.yml: data``; README "Data sets")."""
     cfg = dict(data_params)
-    return prepare_dataset(cfg.pop("name"), **cfg)
+    data = prepare_dataset(cfg.pop("name"), **cfg)
+    sizes = {k: len(v[1]) for k, v in data.splits.items()} or data.extra.get("counts", {})
+    log.info("prepared %s (%s, %d classes, input %s): %s", data.name, data.kind, data.num_classes,
+             "×".join(map(str, data.image_shape)), sizes)
+    return data

@@ -1,0 +1,109 @@
+"""Image folders (ImageNet layout: ``<root>/<split dir>/<class>/<image>``), streamed through timm's data tools.
+
+Why streamed: ImageNet does not fit on a device as uint8 (1.28M × 3 × 224² ≈ 190 GB), so the prepared data
+holds no tensors, only the folder geometry (``PreparedData.kind == "stream"``): root, split folders, class
+names (sorted folder names, the ImageNet/torchvision convention), per-split image counts, image shape and
+the paper-1 recipe transforms. ``stream_loader`` rebuilds timm ``ImageDataset``s with the recorded class map
+and serves them through a ``DataLoader`` with workers; ``samlab.data.make_loader`` picks it for stream sets.
+
+Transforms (science.md §7): train RandomResizedCrop(size, scale 0.05–1) + horizontal flip only; eval resize
+to size/crop_pct (256 for 224) and centre crop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ImageDataset, create_transform
+from timm.data.readers.reader_image_folder import find_images_and_targets
+from torch.utils.data import DataLoader
+
+from samlab.data.prepared import PreparedData
+from samlab.data.raw import MissingRawFileError, RawDataError
+
+IMAGENET_SOURCE = "https://image-net.org (ILSVRC2012 train/val, val re-sorted into one folder per class)"
+
+
+def _class_dirs(folder: Path) -> list[str]:
+    return sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def prepare_image_folder(root: str = "data/01_raw/imagenet", splits: dict[str, str] | None = None,
+                         image_size: int = 224, in_chans: int = 3, mean: list[float] | None = None,
+                         std: list[float] | None = None, train_scale: tuple[float, float] = (0.05, 1.0),
+                         crop_pct: float = 0.875, name: str = "image_folder") -> PreparedData:
+    """Check the folders, record their classes and counts; no pixels are read here."""
+    splits = splits or {"train": "train", "test": "val"}
+    if "train" not in splits:
+        raise ValueError(f"splits must map 'train' to a sub-folder, got {splits}")
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 or 3, got {in_chans}")
+    root_path = Path(root)
+    for split, sub in splits.items():
+        if not (root_path / sub).is_dir():
+            raise MissingRawFileError(
+                f"image folder {root_path / sub} (split {split!r}) not found: place the images as "
+                f"{root_path}/{sub}/<class>/<image>, e.g. ImageNet from {IMAGENET_SOURCE} (see the README section 'Data sets')"
+            )
+    classes = _class_dirs(root_path / splits["train"])
+    if not classes:
+        raise RawDataError(f"{root_path / splits['train']} has no class sub-folders")
+    class_to_idx = {c: i for i, c in enumerate(classes)}
+    counts = {}
+    for split, sub in splits.items():
+        unknown = set(_class_dirs(root_path / sub)) - set(classes)
+        if unknown:
+            raise RawDataError(f"{root_path / sub}: class folder(s) {sorted(unknown)[:5]} not in the train split")
+        images, _ = find_images_and_targets(str(root_path / sub), class_to_idx=class_to_idx)
+        if not images:
+            raise RawDataError(f"{root_path / sub} holds no images (.png/.jpg/.jpeg)")
+        counts[split] = len(images)
+    default_mean, default_std = (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD) if in_chans == 3 else ((0.5,), (0.5,))
+    extra = {
+        "stream": "image_folder", "root": str(root_path), "split_dirs": dict(splits), "counts": counts,
+        "image_shape": [in_chans, image_size, image_size], "train_scale": list(train_scale), "crop_pct": crop_pct,
+    }
+    return PreparedData(name, {}, tuple(mean or default_mean), tuple(std or default_std), classes, extra)
+
+
+class DeviceLoader:
+    """A ``DataLoader`` whose batches arrive on ``device`` (non-blocking from pinned memory on CUDA)."""
+
+    def __init__(self, loader: DataLoader, device: torch.device):
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool = False, seed: int = 0,
+                  device: str | torch.device = "cpu", num_workers: int | None = None) -> DeviceLoader:
+    """Batches of a streamed split: timm dataset + recipe transforms + ``DataLoader`` with workers."""
+    extra = data.extra
+    if extra.get("stream") != "image_folder":
+        raise ValueError(f"{data.name} is not a streamed image folder")
+    if split not in extra["split_dirs"]:
+        raise KeyError(f"split {split!r} not in {sorted(extra['split_dirs'])}")
+    c, size, _ = data.image_shape
+    transform = create_transform(
+        size, is_training=train, scale=tuple(extra["train_scale"]), hflip=0.5, color_jitter=None,
+        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std,
+    )
+    dataset = ImageDataset(os.path.join(extra["root"], extra["split_dirs"][split]),
+                           class_map={n: i for i, n in enumerate(data.class_names)},
+                           input_img_mode="RGB" if c == 3 else "L", transform=transform)
+    device = torch.device(device)
+    workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=workers,
+        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return DeviceLoader(loader, device)
