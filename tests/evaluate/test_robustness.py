@@ -115,3 +115,11 @@ def test_image_folder_reader(tmp_path):
     assert json.loads(sets.extra["class_subsets"]) == {"sketch": [0, 2]}
     with pytest.raises(ValueError, match="not among"):
         read_image_folder(tmp_path / "set", ["a", "b"], 8, 3)
+
+
+def test_feature_data_gets_clean_and_shifted_sets_only():
+    from samlab.data import prepare_dataset
+
+    toy = prepare_dataset("toy", n_train=40, n_val=10, n_test=20, seed=0)
+    sets = build_robustness_sets(toy)
+    assert set(sets.splits) == {"test|none|0", "hard_only_test|none|0", "easy_only_test|none|0"}

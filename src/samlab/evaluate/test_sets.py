@@ -104,6 +104,13 @@ def build_robustness_sets(
     progress: bool = False, threads: int | None = 1,
 ) -> PreparedData:
     """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring)."""
+    kind = getattr(prepared, "kind", "images")
+    if kind == "stream":
+        raise ValueError(f"{prepared.name} is streamed from an image folder (no tensor splits): the robustness stage "
+                         "needs an in-memory test split; prepare a tensor data set (e.g. cifar10) instead")
+    if kind == "features" and corruptions:
+        log.info("%s holds feature vectors, not images: no corruption suite, only clean and shifted sets", prepared.name)
+        corruptions = []
     if test_split not in prepared.splits:
         raise ValueError(f"no {test_split!r} split in the prepared data; splits: {sorted(prepared.splits)}")
     names = available_corruptions() if corruptions == "all" else list(corruptions)
@@ -130,9 +137,10 @@ def build_robustness_sets(
             sub = subsample_index(x.shape[0], max_test_images, seed)
             splits[set_key(split)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
     class_subsets = {}
-    c, h, _ = images.shape[1:]
     for name, path in (image_folders or {}).items():
-        x, y, classes = read_image_folder(path, prepared.class_names, h, c)
+        if kind != "images":
+            raise ValueError(f"image-folder test set {name!r} needs an image data set, {prepared.name} holds {kind}")
+        x, y, classes = read_image_folder(path, prepared.class_names, images.shape[2], images.shape[1])
         splits[set_key(name)] = (x, y)
         class_subsets[name] = classes
     log.info("robustness sets: %d (%s)", len(splits), ", ".join(f"{k}: {v}" for k, v in sources.items()))
