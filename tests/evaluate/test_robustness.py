@@ -123,3 +123,11 @@ def test_feature_data_gets_clean_and_shifted_sets_only():
     toy = prepare_dataset("toy", n_train=40, n_val=10, n_test=20, seed=0)
     sets = build_robustness_sets(toy)
     assert set(sets.splits) == {"test|none|0", "hard_only_test|none|0", "easy_only_test|none|0"}
+
+
+def test_npy_files_of_another_image_shape_are_not_used(tmp_path):
+    np.save(tmp_path / "contrast.npy", np.zeros((10, 32, 32, 3), dtype=np.uint8))
+    np.save(tmp_path / "labels.npy", np.zeros(10, dtype=np.uint8))
+    sets = build_robustness_sets(_prepared(), ["contrast"], [1], corrupted_npy=str(tmp_path))
+    assert json.loads(sets.extra["corruption_sources"]) == {"contrast": "generated"}
+    assert sets.splits["test|contrast|1"][0].shape == (4, 3, 8, 8)

@@ -123,6 +123,10 @@ def build_robustness_sets(
     sources = {}
     for name in tqdm(names, desc="corruptions", disable=not progress):
         real = read_corruption_npy(corrupted_npy, name) if corrupted_npy else None
+        if real is not None and real[1][0].shape[1:] != images.shape[1:]:
+            log.warning("%s/%s.npy holds %s images, the test split %s: generating instead", corrupted_npy, name,
+                        tuple(real[1][0].shape[1:]), tuple(images.shape[1:]))
+            real = None
         sources[name] = "npy" if real is not None else "generated"
         for s in severities:
             if real is not None:
