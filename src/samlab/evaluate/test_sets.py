@@ -22,7 +22,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from samlab.data.prepared import PreparedData
-from samlab.evaluate.corruptions import SEVERITIES, available_corruptions, corrupt
+from samlab.evaluate.corruptions import SEVERITIES, available_corruptions, chunk_size_for, corrupt
 from samlab.evaluate.robustness import set_key
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,8 @@ def build_robustness_sets(
                 sub = subsample_index(x.shape[0], max_test_images, seed)
                 splits[set_key("test", name, s)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
             else:
-                chunks = [corrupt(c, name, s, seed + k, parameter_set, threads) for k, c in enumerate(images.split(chunk_size))]
+                chunks = [corrupt(c, name, s, seed + k, parameter_set, threads)
+                          for k, c in enumerate(images.split(chunk_size_for(name, chunk_size)))]
                 splits[set_key("test", name, s)] = (torch.cat(chunks), labels.clone())  # safetensors refuses shared storage
     for split, (x, y) in prepared.splits.items():
         if split.endswith("_only_test"):
