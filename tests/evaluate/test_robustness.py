@@ -131,3 +131,17 @@ def test_npy_files_of_another_image_shape_are_not_used(tmp_path):
     sets = build_robustness_sets(_prepared(), ["contrast"], [1], corrupted_npy=str(tmp_path))
     assert json.loads(sets.extra["corruption_sources"]) == {"contrast": "generated"}
     assert sets.splits["test|contrast|1"][0].shape == (4, 3, 8, 8)
+
+
+def test_streamed_data_gets_only_its_image_folder_sets(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "r" / "b").mkdir(parents=True)
+    Image.new("RGB", (10, 10), (0, 255, 0)).save(tmp_path / "r" / "b" / "0.png")
+    stream = PreparedData("imagenet", {}, (0.5,) * 3, (0.25,) * 3, ["a", "b"], {"image_shape": [3, 8, 8]})
+    sets = build_robustness_sets(stream, image_folders={"rendition": str(tmp_path / "r")})
+    assert list(sets.splits) == ["rendition|none|0"] and sets.splits["rendition|none|0"][0].shape == (1, 3, 8, 8)
+    empty = build_robustness_sets(stream)
+    assert empty.splits == {} and empty.kind == "stream"
+    tensors, meta = empty.to_tensors()
+    assert PreparedData.from_tensors(tensors, meta).image_shape == (3, 8, 8)

@@ -73,7 +73,7 @@ def evaluate_sets(
                          "n": m["n"]})
     finally:
         model.train(was_training)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])
 
 
 def corruption_errors(results: pd.DataFrame, baseline: str, test_set: str = "test") -> pd.DataFrame:

@@ -105,15 +105,14 @@ def build_robustness_sets(
 ) -> PreparedData:
     """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring)."""
     kind = getattr(prepared, "kind", "images")
+    names = available_corruptions() if corruptions == "all" else list(corruptions)
     if kind == "stream":
-        raise ValueError(f"{prepared.name} is streamed from an image folder (no tensor splits): the robustness stage "
-                         "needs an in-memory test split; prepare a tensor data set (e.g. cifar10) instead")
-    if kind == "features" and corruptions:
+        return _image_folder_sets(prepared, image_folders or {}, tuple(int(v) for v in prepared.extra["image_shape"]))
+    if kind == "features" and names:
         log.info("%s holds feature vectors, not images: no corruption suite, only clean and shifted sets", prepared.name)
-        corruptions = []
+        names = []
     if test_split not in prepared.splits:
         raise ValueError(f"no {test_split!r} split in the prepared data; splits: {sorted(prepared.splits)}")
-    names = available_corruptions() if corruptions == "all" else list(corruptions)
     severities = [int(s) for s in severities]
     images, labels = prepared.splits[test_split]
     idx = subsample_index(images.shape[0], max_test_images, seed)
@@ -141,20 +140,34 @@ def build_robustness_sets(
         if split.endswith("_only_test"):
             sub = subsample_index(x.shape[0], max_test_images, seed)
             splits[set_key(split)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
-    class_subsets = {}
-    for name, path in (image_folders or {}).items():
-        if kind != "images":
-            raise ValueError(f"image-folder test set {name!r} needs an image data set, {prepared.name} holds {kind}")
-        x, y, classes = read_image_folder(path, prepared.class_names, images.shape[2], images.shape[1])
-        splits[set_key(name)] = (x, y)
-        class_subsets[name] = classes
+    if image_folders and kind != "images":
+        raise ValueError(f"image-folder test sets need an image data set, {prepared.name} holds {kind}")
+    folder_sets = _image_folder_sets(prepared, image_folders, tuple(images.shape[1:])) if image_folders else None
+    if folder_sets is not None:
+        splits.update(folder_sets.splits)
     log.info("robustness sets: %d (%s)", len(splits), ", ".join(f"{k}: {v}" for k, v in sources.items()))
     return PreparedData(
         name=f"{prepared.name}-robustness", splits=splits, mean=prepared.mean, std=prepared.std,
         class_names=list(prepared.class_names),
-        extra={"class_subsets": json.dumps(class_subsets), "corruption_sources": json.dumps(sources),
-               "seed": str(seed)},
+        extra={"class_subsets": folder_sets.extra["class_subsets"] if folder_sets else "{}",
+               "corruption_sources": json.dumps(sources), "seed": str(seed)},
     )
+
+
+def _image_folder_sets(prepared: PreparedData, image_folders: dict[str, str], shape: tuple[int, int, int]) -> PreparedData:
+    """Only the class-per-folder sets. For a streamed (ImageNet) data set this is all the stage evaluates:
+    its test split is not in memory, so no clean or corrupted rows (use CIFAR-10-C-style files or a tensor set)."""
+    if prepared.kind == "stream":
+        log.warning("%s is streamed from folders: no clean/corrupted test split in memory, only image-folder sets "
+                    "(%s)", prepared.name, ", ".join(image_folders) or "none configured")
+    splits, class_subsets = {}, {}
+    for name, path in image_folders.items():
+        x, y, classes = read_image_folder(path, prepared.class_names, shape[1], shape[0])
+        splits[set_key(name)] = (x, y)
+        class_subsets[name] = classes
+    return PreparedData(f"{prepared.name}-robustness", splits, prepared.mean, prepared.std, list(prepared.class_names),
+                        {"class_subsets": json.dumps(class_subsets), "corruption_sources": "{}",
+                         "image_shape": list(shape)})
 
 
 def resize_images(images: Tensor, size: int) -> Tensor:

@@ -6,8 +6,8 @@ fine-tuning optimizer is chosen by name through ``samlab.optim.create_optimizer`
 with a linear probe (``samlab.evaluate.probes``).
 
 Targets: a data set of ``samlab.data`` by name (``cifar10``, ``cifar100`` … where registered), or a
-relabelling of the source's own images for the embedded CPU default (``parity``: even/odd digit;
-``at_least_5``: digit ≥ 5) — a different label task on the same pixels, so no download is needed.
+relabelling of the source's own images for the embedded CPU default (``parity``: even/odd class index,
+any number of classes; ``at_least_5``: digit ≥ 5) — a different label task on the same pixels, so no download is needed.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def make_target(source: PreparedData, name: str, **cfg: Any) -> PreparedData:
     """The target task: a relabelling of ``source`` (``RELABELLINGS``) or a ``samlab.data`` data set by name."""
     if name in RELABELLINGS:
         relabel, classes = RELABELLINGS[name]
-        if source.num_classes != 10:
+        if name == "at_least_5" and source.num_classes != 10:
             raise ValueError(f"target {name!r} relabels 10 digit classes; {source.name} has {source.num_classes}")
         splits = {s: (x, relabel(y)) for s, (x, y) in source.splits.items() if not s.endswith("_only_test")}
         return PreparedData(f"{source.name}-{name}", splits, source.mean, source.std, classes, {"relabelling": name})

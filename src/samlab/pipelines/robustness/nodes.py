@@ -60,10 +60,12 @@ def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str,
                 feats = extract_features(model, x, test_sets.normalise, batch, device)
                 acc = cross_validated_probe(feats, y.numpy(), **probe_cfg)
                 table.loc[table["test_set"] == test_set, "probe_accuracy"] = acc
-    clean = table[(table["test_set"] == "test") & (table["corruption"] == "none")].iloc[0]
+    clean = table[(table["test_set"] == "test") & (table["corruption"] == "none")]
     corrupted = table[(table["test_set"] == "test") & (table["corruption"] != "none")]
-    log.info("%s: clean accuracy %.4f, mean corrupted accuracy %.4f, ECE %.4f", variant_name, clean["accuracy"],
-             corrupted["accuracy"].mean() if len(corrupted) else float("nan"), clean["ece"])
+    if len(clean):
+        log.info("%s: clean accuracy %.4f, mean corrupted accuracy %.4f, ECE %.4f", variant_name,
+                 clean["accuracy"].iloc[0], corrupted["accuracy"].mean() if len(corrupted) else float("nan"),
+                 clean["ece"].iloc[0])
     return table
 
 
@@ -71,11 +73,11 @@ def summarise(params: dict[str, Any], *tables: pd.DataFrame) -> tuple[pd.DataFra
     """All models' rows in one tidy table, and CE / relative CE per model × corruption (mean = mCE)."""
     results = pd.concat(tables, ignore_index=True)
     baseline = params.get("baseline", "sgd")
-    if baseline not in set(results["model"]):
+    if baseline not in set(results["model"]) and len(results):
         log.warning("mCE baseline %r is not among the models %s: using %r", baseline, sorted(set(results["model"])),
                     results["model"].iloc[0])
         baseline = results["model"].iloc[0]
-    has_corruptions = (results["corruption"] != "none").any()
+    has_corruptions = ((results["test_set"] == "test") & (results["corruption"] != "none")).any()
     mce = corruption_errors(results, baseline) if has_corruptions else pd.DataFrame(
         columns=["model", "corruption", "ce", "relative_ce", "baseline"])
     return results, mce
