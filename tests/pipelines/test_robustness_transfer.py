@@ -38,6 +38,6 @@ def test_pipelines_have_one_namespace_per_variant(project, monkeypatch):
     for name, output in (("robustness", "robustness"), ("transfer", "transfer")):
         pipe = pipelines[name]
         assert {n.namespace for n in pipe.nodes} == {None, "sgd", "sam"}
-        assert {"sgd.model", "sam.model"} <= pipe.inputs()
+        assert {"sgd.model", "sam.model", "prepared_data"} == pipe.inputs() - {f"params:{name}"}
         assert {f"sgd.{output}", f"sam.{output}"} <= pipe.all_outputs()
     assert {"robustness_results", "robustness_mce", "transfer_results"} <= pipelines["__default__"].all_outputs()

@@ -1,4 +1,7 @@
-"""``transfer``: build the target task once, then fine-tune and probe every training variant on it."""
+"""``transfer``: per training variant, build the target task and fine-tune / probe on it; then one table.
+
+The target is built inside each namespace (in memory) so ``kedro run --namespaces <variant>`` works alone.
+"""
 
 from functools import partial, update_wrapper
 
@@ -14,19 +17,19 @@ def _named(func, name: str):
 
 def variant_pipeline(name: str) -> Pipeline:
     template = Pipeline([
+        node(build_target, inputs=["prepared_data", "params:transfer"], outputs="transfer_target",
+             name="build_transfer_target", tags=["transfer"]),
         node(_named(transfer_model, name), inputs=["transfer_target", "model", "params:transfer"],
              outputs="transfer", name="transfer_model", tags=["transfer"]),
     ])
-    return Pipeline(template, namespace=name, inputs={"transfer_target"},
+    return Pipeline(template, namespace=name, inputs={"prepared_data"},
                     parameters={"params:transfer": "params:transfer"})
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     names = training_variants()
-    shared = Pipeline([
-        node(build_target, inputs=["prepared_data", "params:transfer"], outputs="transfer_target",
-             name="build_transfer_target", tags=["transfer"]),
+    summary = Pipeline([
         node(collect, inputs=[f"{n}.transfer" for n in names], outputs="transfer_results",
              name="collect_transfer", tags=["transfer"]),
     ])
-    return shared + sum((variant_pipeline(n) for n in names), Pipeline([]))
+    return summary + sum((variant_pipeline(n) for n in names), Pipeline([]))
