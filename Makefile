@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run test viz bench
+.PHONY: install run test viz bench browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,18 @@ install: $(BIN)/.installed
 run: install  ## install, then run the default pipeline (digits, SGD vs SAM) on the CPU
 	$(BIN)/kedro run
 
-test: install  ## install, then run the test suite
+test: install browser  ## install, then run the test suite
 	$(BIN)/python -m pytest
+
+# Headless Chromium for the tests that render the report and kedro-viz (driven by playwright, without its
+# browser download). Installed with apt-get when missing and we are root; otherwise those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  command -v google-chrome >/dev/null 2>&1 || [ -n "$$SAMLAB_CHROMIUM" ] || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	      echo "chromium could not be installed: the browser tests will skip"; \
+	  else echo "no chromium (and not root with apt-get): the browser tests will skip; set SAMLAB_CHROMIUM"; fi
 
 viz: install  ## kedro-viz on http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141

@@ -46,6 +46,11 @@ def install_torchvision_guard() -> None:
         return
     import torch
 
+    if hasattr(torch.ops.torchvision, "nms"):
+        # already declared by an earlier import of this module: Kedro's `%reload_kedro` drops samlab from
+        # sys.modules and imports it again, while the fragment (and its schemas) live on in torch
+        TORCHVISION_OPS_STUBBED = True
+        return
     _LIBRARY = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901 - kept alive on purpose
     _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from samlab.hooks import ConfigCaptureHook
+from samlab.hooks import ConfigCaptureHook, OptionalReportInputs, RankZeroWritesHook
 
-HOOKS = (ConfigCaptureHook(),)
+HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -53,7 +53,7 @@ def test_finetune_with_a_fresh_head_beats_chance_with_sgd_and_with_sam(digits, c
     assert [r["method"] for r in rows] == ["finetune_sgd", "finetune_sam", "linear_probe"]
     for row in rows:
         assert row["accuracy"] > 0.75, row  # chance is ~0.5
-        assert row["source"] == "random_cnn" and row["target"] == "digits-parity"
+        assert row["model"] == "random_cnn" and row["target"] == "digits-parity"
     assert all(torch.equal(v, checkpoint["state_dict"][k]) for k, v in before.items())  # the source is untouched
     with pytest.raises(ValueError, match="optimizer"):
         finetune(checkpoint, target, {"epochs": 1})

@@ -20,11 +20,13 @@ def test_robustness_and_transfer_run_end_to_end(project, monkeypatch):
     assert results[results["corruption"] != "none"].groupby(["model", "corruption"]).size().eq(5).all()
     assert results["nll"].gt(0).all() and results["ece"].between(0, 1).all()
     assert (out / "07_model_output" / "sam" / "robustness.csv").exists()
-    mce = pd.read_csv(out / "08_reporting" / "mce.csv").set_index(["model", "corruption"])
-    assert mce.loc[("sgd", "mean"), "ce"] == pytest.approx(1.0)
-    assert 0 < mce.loc[("sam", "mean"), "ce"] < 10
+    ce = pd.read_csv(out / "08_reporting" / "ce.csv").set_index(["model", "corruption"])
+    assert ce.loc[("sgd", "mean"), "ce"] == pytest.approx(1.0)
+    mce = pd.read_csv(out / "08_reporting" / "mce.csv").set_index("model")
+    assert mce.loc["sgd", "mce"] == pytest.approx(1.0) and 0 < mce.loc["sam", "mce"] < 10
+    assert mce.loc["sam", "mce"] == pytest.approx(ce.loc[("sam", "mean"), "ce"])
     transfer = pd.read_csv(out / "08_reporting" / "transfer.csv")
-    assert list(zip(transfer["source"], transfer["method"])) == [
+    assert list(zip(transfer["model"], transfer["method"])) == [
         ("sgd", "finetune_sgd"), ("sgd", "linear_probe"), ("sam", "finetune_sgd"), ("sam", "linear_probe")]
     assert (transfer["target"] == "digits-parity").all()
     assert transfer["accuracy"].gt(0.6).all(), transfer  # chance on even/odd is 0.5
@@ -40,4 +42,5 @@ def test_pipelines_have_one_namespace_per_variant(project, monkeypatch):
         assert {n.namespace for n in pipe.nodes} == {None, "sgd", "sam"}
         assert {"sgd.model", "sam.model", "prepared_data"} == pipe.inputs() - {f"params:{name}"}
         assert {f"sgd.{output}", f"sam.{output}"} <= pipe.all_outputs()
-    assert {"robustness_results", "robustness_mce", "transfer_results"} <= pipelines["__default__"].all_outputs()
+    assert {"robustness_accuracy", "robustness_ce", "robustness_mce", "transfer_accuracy"} <= pipelines["__default__"].all_outputs()
+    assert {"robustness_accuracy", "robustness_mce", "transfer_accuracy"} <= pipelines["reporting"].inputs()

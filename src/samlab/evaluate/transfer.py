@@ -162,7 +162,7 @@ def probe(checkpoint: dict[str, Any], target: PreparedData, C: float = 1.0, max_
 def transfer_table(checkpoint: dict[str, Any], target: PreparedData, finetune_recipes: dict[str, dict[str, Any]],
                    linear_probe_cfg: dict[str, Any] | None, source_name: str) -> list[dict[str, Any]]:
     """One row per method: ``finetune_<recipe>`` for each recipe, then ``linear_probe`` if configured."""
-    base = {"source": source_name, "source_optimizer": checkpoint.get("optimizer_config", {}).get("name", ""),
+    base = {"model": source_name, "source_optimizer": checkpoint.get("optimizer_config", {}).get("name", ""),
             "target": target.name}
     rows = []
     for recipe_name, recipe in (finetune_recipes or {}).items():

@@ -84,3 +84,35 @@ class TorchCheckpointDataset(AbstractDataset[dict, dict]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class TrainingCheckpointsDataset(AbstractDataset[Any, None]):
+    """The folder of a training run's per-epoch resumable checkpoints, handed to the node as a store.
+
+    Why a handle and not a value: the training node must write a checkpoint after *every* epoch (so a
+    killed run can resume), while Kedro saves a node's outputs only when it returns. Loading this
+    dataset gives a ``samlab.train.CheckpointStore`` bound to ``filepath``: the catalog still decides
+    where checkpoints live, the node stays a function of its inputs, and the files are versioned by
+    epoch (``epoch-0007.pt``), each written atomically and read with ``weights_only=True``. The final
+    weights remain the ``{namespace}.model`` output.
+    """
+
+    def __init__(self, filepath: str, keep: int | None = 2, metadata: dict[str, Any] | None = None):
+        self._filepath = Path(filepath)
+        self._keep = keep
+        self.metadata = metadata
+
+    def load(self):
+        from samlab.train.checkpoint import CheckpointStore  # the core imports samlab.io, not the reverse
+
+        return CheckpointStore(self._filepath, keep=self._keep)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError(f"{self._filepath}: checkpoints are written by the training loop through the store "
+                           "this dataset loads, not saved as a node output")
+
+    def _exists(self) -> bool:
+        return self._filepath.is_dir() and any(self._filepath.glob("epoch-*.pt"))
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "keep": self._keep}

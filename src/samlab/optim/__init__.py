@@ -1,7 +1,16 @@
 """The SAM family: one wrapper around any base optimizer, variants by name."""
 
-from samlab.optim.factory import OPTIMIZERS, create_base_optimizer, create_optimizer
-from samlab.optim.sam import SAM, GradientStep, StepStats
-from samlab.optim.schedules import constant_rho
+from samlab.optim.adaptive import AdaptiveScaling
+from samlab.optim.ascent import ASCENTS, Ascent, LossAscent, OBFAscent, RandomAscent, create_ascent
+from samlab.optim.base import SGDW
+from samlab.optim.factory import OPTIMIZERS, VARIANT_PRESETS, create_base_optimizer, create_optimizer
+from samlab.optim.gsam import GSAMCorrection
+from samlab.optim.sam import SAM, GradientStep, StepStats, frozen_batchnorm_stats
+from samlab.optim.schedules import RHO_SCHEDULES, ConstantRho, LRProportionalRho, constant_rho, create_rho_schedule
 
-__all__ = ["OPTIMIZERS", "SAM", "GradientStep", "StepStats", "constant_rho", "create_base_optimizer", "create_optimizer"]
+__all__ = [
+    "ASCENTS", "OPTIMIZERS", "RHO_SCHEDULES", "SAM", "SGDW", "VARIANT_PRESETS", "AdaptiveScaling", "Ascent",
+    "ConstantRho", "GSAMCorrection", "GradientStep", "LRProportionalRho", "LossAscent", "OBFAscent", "RandomAscent",
+    "StepStats", "constant_rho", "create_ascent", "create_base_optimizer", "create_optimizer", "create_rho_schedule",
+    "frozen_batchnorm_stats",
+]

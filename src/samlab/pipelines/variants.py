@@ -29,16 +29,24 @@ def _project_root(start: Path | None = None) -> Path:
     raise RuntimeError(f"no Kedro project (pyproject.toml with [tool.kedro]) at or above {here}")
 
 
-def project_parameters() -> dict[str, Any]:
-    loader = _CONFIG_LOADER
-    if loader is None:
-        from kedro.config import OmegaConfigLoader
+def _config_loader():
+    if _CONFIG_LOADER is not None:
+        return _CONFIG_LOADER
+    from kedro.config import OmegaConfigLoader
 
-        loader = OmegaConfigLoader(
-            conf_source=str(_project_root() / "conf"), base_env="base", default_run_env="local",
-            env=os.environ.get("KEDRO_ENV"),
-        )
-    return dict(loader["parameters"])
+    return OmegaConfigLoader(
+        conf_source=str(_project_root() / "conf"), base_env="base", default_run_env="local",
+        env=os.environ.get("KEDRO_ENV"),
+    )
+
+
+def project_parameters() -> dict[str, Any]:
+    return dict(_config_loader()["parameters"])
+
+
+def project_catalog_config() -> dict[str, Any]:
+    """The catalog entries (names and factory patterns) of the active environment, unresolved."""
+    return dict(_config_loader()["catalog"])
 
 
 def training_variants(params: dict[str, Any] | None = None) -> list[str]:

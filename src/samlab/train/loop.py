@@ -2,10 +2,14 @@
 
 Kedro-free: takes a ``PreparedData`` and three plain config dicts (model, optimizer, training) and
 returns a checkpoint dict and the per-epoch history, so a notebook or script can call it directly.
+With a ``CheckpointStore`` it saves the full training state after every epoch and, with
+``resume: true``, continues from the newest one exactly where an uninterrupted run would be.
+Under ``torchrun`` it trains data-parallel (``samlab.train.distributed``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import sys
@@ -13,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import timm
 import torch
 from timm.scheduler import create_scheduler_v2
 from tqdm.auto import tqdm
@@ -21,10 +26,22 @@ from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model
-from samlab.optim import create_optimizer
+from samlab.optim import OPTIMIZERS, create_optimizer
+from samlab.train import distributed
+from samlab.train.checkpoint import FORMAT, CheckpointStore, check_compatible, rng_state, seed_everything, set_rng_state
 from samlab.train.losses import create_loss
 
 log = logging.getLogger(__name__)
+
+AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Per-update LR schedules, all timm's: name -> (timm scheduler, extra arguments). "linear" is timm's
+# polynomial decay with power 1. Warm-up (linear from warmup_lr) comes first, then the decay to min_lr.
+SCHEDULES: dict[str, tuple[str, dict[str, Any]]] = {
+    "cosine": ("cosine", {}),
+    "linear": ("poly", {"decay_rate": 1.0}),
+    "tanh": ("tanh", {}),
+    "poly": ("poly", {}),  # power = decay_rate
+}
 
 
 @dataclass
@@ -32,18 +49,25 @@ class TrainConfig:
     """Everything the loop needs besides the model and optimizer (``parameters_training.yml: training``)."""
 
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 64  # global micro-batch: split over DDP ranks, times accum_steps per update
     seed: int = 0
     accum_steps: int = 1
     loss: str = "ce"
     label_smoothing: float = 0.0
-    schedule: str = "cosine"
+    schedule: str = "cosine"  # cosine | linear | tanh | poly (timm's), stepped every update
+    decay_rate: float | None = None  # poly's power (linear = poly with 1.0)
     warmup_epochs: int = 0
     min_lr: float = 0.0
     warmup_lr: float = 0.0
     eval_batch_size: int = 512
     device: str = "auto"
-    progress: bool | None = None  # None: a bar on a TTY, plain log lines otherwise
+    progress: bool | None = None  # None: bars on a TTY, plain log lines otherwise
+    resume: bool = False  # continue from the newest checkpoint of the store, if any
+    amp: str | None = None  # "bf16": autocast both passes; "fp16": autocast + gradient scaler (skips overflows)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the model (GPU runs)
+    deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
+    augment: dict[str, Any] | None = None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,11 +77,23 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.accum_steps < 1:
             raise ValueError(f"accum_steps must be >= 1, got {self.accum_steps}")
+        if self.warmup_epochs < 0:
+            raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        if self.amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be one of {[k for k in AMP_DTYPES if k]} or null, got {self.amp!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; known: {sorted(SCHEDULES)}")
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        return cls(**{k: v for k, v in cfg.items() if k in known}, extra={k: v for k, v in cfg.items() if k not in known})
+        extra = {k: v for k, v in cfg.items() if k not in known}
+        if extra:
+            log.warning("training settings not used by the loop: %s", sorted(extra))
+        return cls(**{k: v for k, v in cfg.items() if k in known}, extra=extra)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "extra"}
 
 
 @dataclass
@@ -82,78 +118,213 @@ def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str,
     return cfg
 
 
+def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], cfg: TrainConfig,
+             world_size: int = 1) -> None:
+    """Every check that needs no model: bad configurations fail here, before any work, with the reason."""
+    name = model_cfg.get("name")
+    if not name or not timm.is_model(name):
+        raise ValueError(f"unknown model {name!r}: not a timm architecture (see timm.list_models())")
+    opt = optimizer_cfg.get("name")
+    if opt not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {opt!r}; known: {sorted(OPTIMIZERS)}")
+    for key in ("rho", "rho_max", "rho_min"):
+        rho = optimizer_cfg.get(key)
+        if isinstance(rho, (int, float)) and not rho >= 0:
+            raise ValueError(f"optimizer {opt!r}: {key} must be >= 0, got {rho}")
+    if cfg.batch_size % world_size:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the {world_size} DDP ranks")
+    per_rank = cfg.batch_size // world_size
+    m = optimizer_cfg.get("perturbation_batch_size")
+    if m is not None and (m < 1 or per_rank % m):
+        raise ValueError(f"optimizer {opt!r}: perturbation_batch_size m={m} must divide the per-rank micro-batch "
+                         f"{per_rank} (batch_size {cfg.batch_size} / {world_size} ranks)")
+    if data.kind == "stream":
+        splits = data.extra.get("split_dirs", {})
+        n_train = data.extra.get("counts", {}).get("train", 0)
+    else:
+        splits = data.splits
+        n_train = data.splits["train"][0].shape[0] if "train" in splits else 0
+    if "train" not in splits:
+        raise ValueError(f"prepared data {data.name!r} has no train split (splits: {list(splits)})")
+    if n_train < cfg.batch_size * cfg.accum_steps:
+        raise ValueError(f"one update needs batch_size x accum_steps = {cfg.batch_size * cfg.accum_steps} samples "
+                         f"but the train split has {n_train}")
+    create_loss(cfg.loss, cfg.label_smoothing)  # unknown loss / bad smoothing
+
+
+def _finite_params(model: torch.nn.Module) -> bool:
+    norms = torch._foreach_norm([p.detach() for p in model.parameters()])
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
 def train(
     data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any] | TrainConfig,
-    name: str = "model",
+    name: str = "model", checkpoints: CheckpointStore | None = None,
 ) -> TrainResult:
-    """Train one model with one optimizer variant; returns its checkpoint and per-epoch history."""
+    """Train one model with one optimizer variant; returns its final checkpoint and per-epoch history."""
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
-    opt_name = opt_cfg.pop("name")
-    device = resolve_device(cfg.device)
+    opt_name = opt_cfg.pop("name", None)
+    dist_info, device = distributed.init_from_env(resolve_device(cfg.device))
     full_model_cfg = model_config_for(model_cfg, data)
+    validate(data, full_model_cfg, optimizer_cfg, cfg, dist_info.world_size)
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
 
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     model = create_model(**full_model_cfg).to(device)
-    optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the config before any work
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp_dtype = AMP_DTYPES[cfg.amp]
+    if amp_dtype is torch.float16:  # the wrapper scales both backward passes and skips non-finite updates
+        opt_cfg["grad_scaler"] = torch.amp.GradScaler(device.type)
+    optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the optimizer's own settings
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
     loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
-                         augment=cfg.extra.get("augment"))
+                         augment=cfg.augment)
     val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
     val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
+    loader_rng = _generator(loader)  # the shuffling (and augmentation) stream, checkpointed for resume
     updates_per_epoch = len(loader)
+    sched, sched_args = SCHEDULES[cfg.schedule]
+    if cfg.decay_rate is not None:
+        sched_args = {**sched_args, "decay_rate": cfg.decay_rate}
     scheduler, _ = create_scheduler_v2(
-        optimizer, sched=cfg.schedule, num_epochs=max(cfg.epochs, 1), warmup_epochs=cfg.warmup_epochs,
+        optimizer, sched=sched, num_epochs=max(cfg.epochs - cfg.warmup_epochs, 1), warmup_epochs=cfg.warmup_epochs,
+        warmup_prefix=True,  # warm-up first, then the decay over the remaining epochs
         min_lr=cfg.min_lr, warmup_lr=cfg.warmup_lr, step_on_epochs=False, updates_per_epoch=updates_per_epoch,
+        **sched_args,
     )
-    show_bar = sys.stderr.isatty() if cfg.progress is None else cfg.progress
+
+    # Resume (or start over) before any training work: a wrong checkpoint fails here.
     history: list[dict[str, float]] = []
-    num_updates = 0
-    for epoch in range(cfg.epochs):
+    start_epoch, num_updates = 0, 0
+    if checkpoints is not None:
+        state = checkpoints.latest() if cfg.resume else None
+        if state is not None:
+            source = f"checkpoint {checkpoints.file(state['epoch'])}"
+            check_compatible(state, full_model_cfg, dict(optimizer_cfg), cfg.as_dict(), source)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            set_rng_state(state["rng"], loader_rng)
+            history = [dict(row) for row in state["history"]]
+            start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
+            log.info("%s: resuming after epoch %d/%d from %s", name, start_epoch, cfg.epochs, source)
+        elif dist_info.is_main and checkpoints.epochs():
+            log.info("%s: starting over (resume: false), removing old checkpoints in %s", name, checkpoints.path)
+            checkpoints.clear()
+
+    net = distributed.wrap(model, dist_info, device)
+    if cfg.compile:
+        net = torch.compile(net)
+
+    show_bar = dist_info.is_main and (sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress))
+    epochs_bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, desc=name,
+                      disable=not show_bar, position=0)
+    for epoch in epochs_bar:
         model.train()
         t0 = time.perf_counter()
-        sums = {"loss": 0.0, "perturbed_loss": 0.0, "correct": 0.0, "n": 0, "rho": 0.0}
-        bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar)
+        loss_sum = ploss_sum = correct = n_seen = rho_sum = n_images = 0.0
+        skipped = 0
+        lr = optimizer.lr
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar, position=1)
         for inputs, targets in bar:
             for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
-                stats = optimizer.forward_backward(model, x, y, loss_fn, accum_steps=cfg.accum_steps)
-                if not math.isfinite(stats.loss):
-                    raise FloatingPointError(f"{name}: non-finite training loss {stats.loss} at epoch {epoch + 1}, update {num_updates}")
+                x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
+                if cfg.channels_last and x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps, autocast=amp_dtype)
+                n_images += y.shape[0]
+                if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
+                    continue
+                if not math.isfinite(stats.loss) or (stats.perturbed_loss is not None and not math.isfinite(stats.perturbed_loss)):
+                    raise FloatingPointError(
+                        f"{name}: non-finite training loss (clean {stats.loss}, perturbed {stats.perturbed_loss}) "
+                        f"at epoch {epoch + 1}, update {num_updates + 1}: training stopped; "
+                        + _last_good(checkpoints))
                 k = y.shape[0]
-                sums["loss"] += stats.loss * k
-                sums["perturbed_loss"] += (stats.perturbed_loss if stats.perturbed_loss is not None else float("nan")) * k
-                sums["correct"] += float(stats.logits.argmax(1).eq(y).sum())
-                sums["n"] += k
-                sums["rho"] += (stats.rho or 0.0) * k
+                loss_sum += stats.loss * k
+                ploss_sum += (stats.perturbed_loss if stats.perturbed_loss is not None else math.nan) * k
+                correct += float(stats.logits.argmax(1).eq(y).sum())
+                n_seen += k
+                rho_sum += (stats.rho or 0.0) * k
             lr = optimizer.lr
             optimizer.step()
+            skipped += bool(getattr(optimizer, "last_step_skipped", False))
             num_updates += 1
             scheduler.step_update(num_updates)
-            bar.set_postfix(loss=f"{sums['loss'] / sums['n']:.4f}", acc=f"{sums['correct'] / sums['n']:.3f}")
+            if show_bar:
+                bar.set_postfix(loss=f"{loss_sum / max(n_seen, 1):.4f}", acc=f"{correct / max(n_seen, 1):.3f}", refresh=False)
         elapsed = time.perf_counter() - t0
-        val = evaluate(model, val_loader)
+        sums = distributed.all_reduce_sum(
+            torch.tensor([loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images], dtype=torch.float64, device=device),
+            dist_info).tolist()
+        loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images = sums
+        n_seen = max(n_seen, 1.0)  # fp16: every update of the epoch may have overflowed
+        val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
+        if not (math.isfinite(val["loss"]) and _finite_params(model)):
+            raise FloatingPointError(
+                f"{name}: weights or validation loss became non-finite (val loss {val['loss']}) at the end of epoch "
+                f"{epoch + 1}: training stopped; " + _last_good(checkpoints))
         row = {
             "epoch": epoch + 1,
-            "train_loss": sums["loss"] / sums["n"],
-            "train_accuracy": sums["correct"] / sums["n"],
-            "perturbed_loss": sums["perturbed_loss"] / sums["n"],
+            "train_loss": loss_sum / n_seen,
+            "train_accuracy": correct / n_seen,
+            "perturbed_loss": ploss_sum / n_seen,
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
             "lr": lr,
-            "rho": sums["rho"] / sums["n"],
+            "rho": rho_sum / n_seen,
             "epoch_time_s": elapsed,
             "step_time_s": elapsed / updates_per_epoch,
-            "images_per_s": sums["n"] / elapsed,
+            "images_per_s": n_images / elapsed,
+            "skipped_updates": skipped,
         }
         history.append(row)
-        log.info("%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f (%.1f img/s)",
-                 name, epoch + 1, cfg.epochs, row["train_loss"], row["train_accuracy"], row["val_loss"],
-                 row["val_accuracy"], row["images_per_s"])
+        if checkpoints is not None and dist_info.is_main:
+            checkpoints.save({
+                "format": FORMAT,
+                "model_config": full_model_cfg,
+                "optimizer_config": dict(optimizer_cfg),
+                "train_config": cfg.as_dict(),
+                "epoch": epoch + 1,
+                "num_updates": num_updates,
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng_state(loader_rng),
+                "history": history,
+            })
+        epochs_bar.set_postfix(train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}", refresh=False)
+        if dist_info.is_main:
+            log.info("%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f lr %.4g rho %.4g (%.1f img/s)",
+                     name, epoch + 1, cfg.epochs, row["train_loss"], row["train_accuracy"], row["val_loss"],
+                     row["val_accuracy"], row["lr"], row["rho"], row["images_per_s"])
+    epochs_bar.close()
     checkpoint = {
-        "model_config": full_model_cfg,
+        "model_config": {**full_model_cfg, "pretrained": False},  # the weights are here: rebuilding downloads nothing
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer_config": dict(optimizer_cfg),
         "epochs": cfg.epochs,
     }
     return TrainResult(checkpoint=checkpoint, history=history)
+
+
+def _generator(loader) -> torch.Generator | None:
+    """The loader's random generator: a ``TensorLoader``'s own, or the ``DataLoader``'s under a stream."""
+    for obj in (loader, getattr(loader, "loader", None)):
+        gen = getattr(obj, "generator", None)
+        if isinstance(gen, torch.Generator):
+            return gen
+    return None
+
+
+def _last_good(checkpoints: CheckpointStore | None) -> str:
+    if checkpoints is None:
+        return "no checkpoint store was given"
+    if not checkpoints.epochs():
+        return f"no good checkpoint yet in {checkpoints.path}"
+    return f"the last good checkpoint (epoch {checkpoints.epochs()[-1]}) is kept in {checkpoints.path}"

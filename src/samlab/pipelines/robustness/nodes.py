@@ -69,8 +69,8 @@ def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str,
     return table
 
 
-def summarise(params: dict[str, Any], *tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All models' rows in one tidy table, and CE / relative CE per model × corruption (mean = mCE)."""
+def summarise(params: dict[str, Any], *tables: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """All models' rows in one tidy table; CE / relative CE per model × corruption; mCE per model."""
     results = pd.concat(tables, ignore_index=True)
     baseline = params.get("baseline", "sgd")
     if baseline not in set(results["model"]) and len(results):
@@ -78,6 +78,9 @@ def summarise(params: dict[str, Any], *tables: pd.DataFrame) -> tuple[pd.DataFra
                     results["model"].iloc[0])
         baseline = results["model"].iloc[0]
     has_corruptions = ((results["test_set"] == "test") & (results["corruption"] != "none")).any()
-    mce = corruption_errors(results, baseline) if has_corruptions else pd.DataFrame(
+    ce = corruption_errors(results, baseline) if has_corruptions else pd.DataFrame(
         columns=["model", "corruption", "ce", "relative_ce", "baseline"])
-    return results, mce
+    means = ce[ce["corruption"] == "mean"]
+    mce = pd.DataFrame({"model": means["model"], "mce": means["ce"], "relative_mce": means["relative_ce"],
+                        "baseline": means["baseline"]}).reset_index(drop=True)
+    return results, ce, mce

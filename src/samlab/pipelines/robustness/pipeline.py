@@ -32,6 +32,6 @@ def create_pipeline(**kwargs) -> Pipeline:
     names = training_variants()
     summary = Pipeline([
         node(summarise, inputs=["params:robustness", *[f"{n}.robustness" for n in names]],
-             outputs=["robustness_results", "robustness_mce"], name="summarise_robustness", tags=["robustness"]),
+             outputs=["robustness_accuracy", "robustness_ce", "robustness_mce"], name="summarise_robustness", tags=["robustness"]),
     ])
     return summary + sum((variant_pipeline(n) for n in names), Pipeline([]))

@@ -10,7 +10,7 @@ import pandas as pd
 from samlab.data import PreparedData, TensorLoader
 from samlab.evaluate import evaluate
 from samlab.models import model_from_checkpoint
-from samlab.train import train
+from samlab.train import CheckpointStore, train
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,20 @@ def _merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, 
 
 def train_model(
     prepared: PreparedData, model_params: dict[str, Any], training_params: dict[str, Any], variant: dict[str, Any],
-    variant_name: str,
+    checkpoints: CheckpointStore, variant_name: str,
 ) -> tuple[dict, pd.DataFrame]:
-    """Train one variant: shared ``model``/``training`` settings, overridden by the variant's own block."""
+    """Train one variant: shared ``model``/``training`` settings, overridden by the variant's own block.
+
+    ``checkpoints`` is the catalog's per-epoch checkpoint folder of this namespace (``resume: true``
+    continues from its newest file).
+    """
     result = train(
         prepared,
         _merged(model_params, variant.get("model")),
         variant["optimizer"],
         _merged(training_params, variant.get("training")),
         name=variant_name,
+        checkpoints=checkpoints,
     )
     history = pd.DataFrame(result.history)
     history.insert(0, "variant", variant_name)

@@ -1,4 +1,8 @@
-"""``training``: for every variant block in the parameters, ``{ns}.train_model → {ns}.evaluate_model``."""
+"""``training``: for every variant block in the parameters, ``{ns}.train_model → {ns}.evaluate_model``.
+
+``{ns}.checkpoints`` (an input) is the namespace's resumable-checkpoint folder, handed to the loop as a
+store; ``{ns}.model`` is the final weights.
+"""
 
 from functools import partial, update_wrapper
 
@@ -18,7 +22,7 @@ def variant_pipeline(name: str) -> Pipeline:
         [
             node(
                 _named(train_model, name),
-                inputs=["prepared_data", "params:model", "params:training", "params:variant"],
+                inputs=["prepared_data", "params:model", "params:training", "params:variant", "checkpoints"],
                 outputs=["model", "history"],
                 name="train_model",
                 tags=["training"],

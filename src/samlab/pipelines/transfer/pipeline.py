@@ -29,7 +29,7 @@ def variant_pipeline(name: str) -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     names = training_variants()
     summary = Pipeline([
-        node(collect, inputs=[f"{n}.transfer" for n in names], outputs="transfer_results",
+        node(collect, inputs=[f"{n}.transfer" for n in names], outputs="transfer_accuracy",
              name="collect_transfer", tags=["transfer"]),
     ])
     return summary + sum((variant_pipeline(n) for n in names), Pipeline([]))

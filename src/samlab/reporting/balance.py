@@ -1,0 +1,90 @@
+"""Paper 2's feature-balance figures: Lorenz curves of importance weights, hard-feature probe error vs rho,
+and LSAM's per-feature learning-rate rescaling factors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from samlab.reporting.common import TEMPLATE, colour, has_rows, mean_and_spread, nothing_yet, require_columns
+
+LORENZ_COLUMNS = ("model", "kind", "fraction", "share")
+PROBE_COLUMNS = ("model", "rho", "feature", "accuracy")
+RESCALING_COLUMNS = ("model", "feature", "factor")
+_NOT_YET = "No feature-balance analysis yet: run `kedro run --pipeline analysis`."
+
+
+def gini(fraction: np.ndarray, share: np.ndarray) -> float:
+    """Gini coefficient from Lorenz-curve points: 1 − 2·(area under the curve), trapezoid rule, (0, 0) added."""
+    order = np.argsort(fraction)
+    x = np.concatenate([[0.0], np.asarray(fraction, float)[order]])
+    y = np.concatenate([[0.0], np.asarray(share, float)[order]])
+    return float(1.0 - 2.0 * np.trapezoid(y, x))
+
+
+def lorenz_curves(table: pd.DataFrame | None) -> go.Figure:
+    """Lorenz curves of the importance weights λ_i (real parameters, solid) and λ̃_i (phantom, dashed), one
+    colour per model, Gini in the legend; the diagonal is perfect balance.
+
+    ``table``: ``model, kind, fraction, share``: kind ``real`` or ``phantom``; (fraction of samples, cumulative
+    share of total weight) points of the curve, weights sorted ascending.
+    """
+    title = "Lorenz curves of importance weights (solid: real w, dashed: phantom w̃)"
+    if not has_rows(table):
+        return nothing_yet(title, _NOT_YET)
+    require_columns(table, LORENZ_COLUMNS, "Lorenz table")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="equality", line={"color": "#aaa", "dash": "dot"}))
+    for i, (model, g) in enumerate(table.groupby("model", sort=False)):
+        for kind, k in g.groupby("kind", sort=False):
+            k = k.sort_values("fraction")
+            fig.add_trace(go.Scatter(x=k["fraction"], y=k["share"], mode="lines",
+                                     name=f"{model} {kind} (Gini {gini(k['fraction'], k['share']):.3f})",
+                                     line={"color": colour(i), "dash": "dash" if kind == "phantom" else "solid"}))
+    fig.update_layout(title=title, template=TEMPLATE, height=440, xaxis={"title": "fraction of samples", "range": [0, 1]},
+                      yaxis={"title": "cumulative share of weight", "range": [0, 1]})
+    return fig
+
+
+def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
+    """Linear-probe error (1 − accuracy) of each feature vs the model's rho (SGD = 0), mean ± std over the
+    models at the same rho (seeds).
+
+    ``table``: ``model, rho, feature, accuracy``; feature e.g. ``easy``/``hard``.
+    """
+    title = "Probe error per feature vs rho (paper 2, Fig. 2A style)"
+    if not has_rows(table):
+        return nothing_yet(title, _NOT_YET)
+    require_columns(table, PROBE_COLUMNS, "probe table")
+    stats = mean_and_spread(table.assign(error=1.0 - table["accuracy"]), ["feature", "rho"], "error")
+    fig = go.Figure()
+    for i, (feature, g) in enumerate(stats.groupby("feature", sort=False)):
+        g = g.sort_values("rho")
+        fig.add_trace(go.Scatter(x=g["rho"], y=g["mean"], mode="lines+markers", name=f"{feature} feature",
+                                 error_y={"type": "data", "array": g["std"], "visible": bool((g["count"] > 1).any())},
+                                 line={"color": colour(i)}))
+    fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "rho"},
+                      yaxis={"title": "probe error", "rangemode": "tozero"})
+    return fig
+
+
+def lr_rescaling(table: pd.DataFrame | None) -> go.Figure:
+    """LSAM's per-feature learning-rate rescaling factors ṽ_j / v_j, sorted descending, one line per model;
+    1 is no rescaling. ``table``: ``model, feature, factor`` (optional ``epoch``: the last one is drawn)."""
+    title = "Learning-rate rescaling factors ṽ_j / v_j (sorted)"
+    if not has_rows(table):
+        return nothing_yet(title, _NOT_YET)
+    require_columns(table, RESCALING_COLUMNS, "LR rescaling table")
+    fig = go.Figure()
+    for i, (model, g) in enumerate(table.groupby("model", sort=False)):
+        if "epoch" in g.columns:
+            g = g[g["epoch"] == g["epoch"].max()]
+        g = g.sort_values("factor", ascending=False)
+        fig.add_trace(go.Scatter(x=np.arange(1, len(g) + 1), y=g["factor"], mode="lines+markers", name=str(model),
+                                 text=g["feature"].astype(str), hovertemplate="feature %{text}: %{y:.4f}",
+                                 line={"color": colour(i)}, marker={"size": 4}))
+    fig.add_hline(y=1, line={"color": "#999", "dash": "dot"})
+    fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "feature rank"},
+                      yaxis={"title": "rescaling factor"})
+    return fig
