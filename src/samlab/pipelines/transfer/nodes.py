@@ -1,0 +1,26 @@
+"""Thin nodes over ``samlab.evaluate.transfer``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from samlab.data import PreparedData
+from samlab.evaluate.corruptions import torch_threads
+from samlab.evaluate.transfer import make_target, transfer_table
+
+
+def build_target(prepared: PreparedData, params: dict[str, Any]) -> PreparedData:
+    cfg = dict(params.get("target") or {"name": "parity"})
+    return make_target(prepared, cfg.pop("name"), **cfg)
+
+
+def transfer_model(target: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str) -> pd.DataFrame:
+    with torch_threads(params.get("threads")):
+        return pd.DataFrame(transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"),
+                                           variant_name))
+
+
+def collect(*tables: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat(tables, ignore_index=True)
