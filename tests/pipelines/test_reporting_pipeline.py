@@ -10,24 +10,21 @@ from samlab.io import OptionalDataset
 from samlab.pipelines.reporting.pipeline import TABLES, create_pipeline, declared_tables
 
 
-def test_the_project_catalog_declares_training_and_analysis_tables(project, monkeypatch):
+def test_the_project_catalog_declares_every_pipelines_tables(project, monkeypatch):
     monkeypatch.chdir(project)
-    p = create_pipeline(catalog_config={})  # no report tables declared (the project's catalog now has robustness's)
+    p = create_pipeline()  # the project's own catalog: training, robustness, transfer, analysis and study tables
     assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
-                                           "build_report", "plot_lorenz", "plot_probes", "plot_correlation",
-                                           "plot_tau_vs_m"}
+                                           "build_report", "plot_robustness", "plot_lorenz", "plot_probes",
+                                           "plot_correlation", "plot_tau_vs_m"}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters", "balance_lorenz",
-                          "probe_accuracy", "study_correlation", "study_models", "study_tau_vs_m"}
+                          "probe_accuracy", "robustness_accuracy", "robustness_mce", "transfer_accuracy",
+                          "study_correlation", "study_models", "study_tau_vs_m"}
     assert all("reporting" in nd.tags for nd in p.nodes)
 
 
 def test_only_the_foundation_tables_means_only_training_figures(project, monkeypatch):
     monkeypatch.chdir(project)
-    from samlab.pipelines.variants import project_catalog_config
-
-    own = {"balance_lorenz", "probe_accuracy", "study_correlation", "study_models", "study_tau_vs_m"}
-    config = {k: v for k, v in project_catalog_config().items() if k not in own}
-    p = create_pipeline(catalog_config=config)
+    p = create_pipeline(catalog_config={})  # no report table declared: only what training writes
     assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
                                            "build_report"}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters"}

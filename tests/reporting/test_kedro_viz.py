@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -22,9 +23,15 @@ pytestmark = pytest.mark.slow
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below 49152: kedro-viz refuses to serve from the ephemeral range the OS hands out."""
+    for port in random.Random().sample(range(20000, 40000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-40000")
 
 
 def _get(url: str):
@@ -61,8 +68,15 @@ def viz(full_report):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
-        with pytest.raises(OSError):  # the whole group is gone: nothing serves the port any more
-            urllib.request.urlopen(f"{base}/api/main", timeout=2)
+        deadline = time.monotonic() + 20  # the server child exits a moment after the group is signalled
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/main", timeout=2).close()
+            except OSError:
+                break  # the whole group is gone: nothing serves the port any more
+            if time.monotonic() > deadline:
+                pytest.fail(f"kedro viz still serves {base} after its process group was stopped")
+            time.sleep(0.5)
 
 
 def registered_pipelines() -> set[str]:

@@ -32,7 +32,7 @@ def test_notebook_reproduces_the_figures_of_the_default_run(default_run, tmp_pat
     assert "trained: ['sgd', 'sam']" in text
     assert "learning curves reproduced: True" in text
     assert "| sam | sam |" in text and "**" in text  # the summary with the best bolded
-    assert "No robustness results yet" in text  # tables not written by the default run are named, not drawn
+    assert "No OBF sweep yet" in text  # tables the default run does not write (the study's) are named, not drawn
     figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
                if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert len(figures) >= 2  # learning curves and accuracy bars
