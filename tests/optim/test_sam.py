@@ -1,4 +1,6 @@
-"""One SAM step against a step computed by hand (closed-form gradients of a least-squares model)."""
+"""One SAM step against a step computed by hand (closed-form gradients of a least-squares model).
+
+``problem``, ``mse``, ``grad_ls`` and ``linear_model`` come from ``tests/optim/conftest.py``."""
 
 from __future__ import annotations
 
@@ -7,31 +9,8 @@ import torch
 from torch import nn
 
 from samlab.optim import SAM, GradientStep, create_optimizer
-
-
-def mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return ((out.squeeze(1) - y) ** 2).mean()
-
-
-def grad_by_hand(w: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    # L = mean((Xw - y)^2)  =>  dL/dw = 2/n X^T (Xw - y)
-    return 2.0 / X.shape[0] * X.T @ (X @ w - y)
-
-
-def linear_model(w: torch.Tensor) -> nn.Linear:
-    model = nn.Linear(w.numel(), 1, bias=False).double()
-    with torch.no_grad():
-        model.weight.copy_(w.view(1, -1))
-    return model
-
-
-@pytest.fixture
-def problem():
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(8, 3, generator=g, dtype=torch.float64)
-    y = torch.randn(8, generator=g, dtype=torch.float64)
-    w = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
-    return X, y, w
+from tests.optim.conftest import grad_ls as grad_by_hand
+from tests.optim.conftest import linear_model, mse
 
 
 def test_sam_step_equals_hand_computed_step(problem):

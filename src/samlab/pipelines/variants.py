@@ -9,10 +9,17 @@ project's ``conf/`` is read with the base and local environments, or ``KEDRO_ENV
 from __future__ import annotations
 
 import os
+from functools import partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
 _CONFIG_LOADER = None
+
+
+def bind_variant(func, name: str):
+    """``func`` with its ``variant_name`` bound: a node knows its variant (for logs and tables) without a
+    parameter for it, and keeps ``func``'s name for Kedro."""
+    return update_wrapper(partial(func, variant_name=name), func)
 
 
 def use_config_loader(config_loader) -> None:

@@ -1,21 +1,15 @@
 """``analysis``: for every training variant ``{ns}``: ``{ns}.model → {ns}.analysis, {ns}.lorenz, {ns}.probes``,
 then one summary table of all variants (``analysis_summary``, ``balance_lorenz``, ``probe_accuracy``)."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.analysis.nodes import analyse_model, collect_analysis
-from samlab.pipelines.variants import training_variants
-
-
-def _named(func, name: str):
-    return update_wrapper(partial(func, variant_name=name), func)
+from samlab.pipelines.variants import bind_variant, training_variants
 
 
 def variant_pipeline(name: str) -> Pipeline:
     template = Pipeline([
-        node(_named(analyse_model, name), inputs=["prepared_data", "model", "params:analysis", "params:training"],
+        node(bind_variant(analyse_model, name), inputs=["prepared_data", "model", "params:analysis", "params:training"],
              outputs=["analysis", "lorenz", "probes"], name="analyse_model", tags=["analysis"]),
     ])
     return Pipeline(template, namespace=name, inputs={"prepared_data"},

@@ -5,23 +5,17 @@ identical corrupted images): ``kedro run --namespaces <variant>`` then works on 
 suite generation per variant (seconds on the embedded default).
 """
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.robustness.nodes import build_test_sets, evaluate_model, summarise
-from samlab.pipelines.variants import training_variants
-
-
-def _named(func, name: str):
-    return update_wrapper(partial(func, variant_name=name), func)
+from samlab.pipelines.variants import bind_variant, training_variants
 
 
 def variant_pipeline(name: str) -> Pipeline:
     template = Pipeline([
         node(build_test_sets, inputs=["prepared_data", "params:robustness"], outputs="robustness_sets",
              name="build_robustness_sets", tags=["robustness"]),
-        node(_named(evaluate_model, name), inputs=["robustness_sets", "model", "params:robustness"],
+        node(bind_variant(evaluate_model, name), inputs=["robustness_sets", "model", "params:robustness"],
              outputs="robustness", name="evaluate_robustness", tags=["robustness"]),
     ])
     return Pipeline(template, namespace=name, inputs={"prepared_data"},

@@ -4,31 +4,24 @@
 store; ``{ns}.model`` is the final weights.
 """
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.training.nodes import evaluate_model, train_model
-from samlab.pipelines.variants import training_variants
-
-
-def _named(func, name: str):
-    """Bind the variant's name (used in logs and tables) without a parameter for it."""
-    return update_wrapper(partial(func, variant_name=name), func)
+from samlab.pipelines.variants import bind_variant, training_variants
 
 
 def variant_pipeline(name: str) -> Pipeline:
     template = Pipeline(
         [
             node(
-                _named(train_model, name),
+                bind_variant(train_model, name),
                 inputs=["prepared_data", "params:model", "params:training", "params:variant", "checkpoints"],
                 outputs=["model", "history"],
                 name="train_model",
                 tags=["training"],
             ),
             node(
-                _named(evaluate_model, name),
+                bind_variant(evaluate_model, name),
                 inputs=["prepared_data", "model", "params:training"],
                 outputs="metrics",
                 name="evaluate_model",

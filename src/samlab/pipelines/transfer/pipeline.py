@@ -3,23 +3,17 @@
 The target is built inside each namespace (in memory) so ``kedro run --namespaces <variant>`` works alone.
 """
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.transfer.nodes import build_target, collect, transfer_model
-from samlab.pipelines.variants import training_variants
-
-
-def _named(func, name: str):
-    return update_wrapper(partial(func, variant_name=name), func)
+from samlab.pipelines.variants import bind_variant, training_variants
 
 
 def variant_pipeline(name: str) -> Pipeline:
     template = Pipeline([
         node(build_target, inputs=["prepared_data", "params:transfer"], outputs="transfer_target",
              name="build_transfer_target", tags=["transfer"]),
-        node(_named(transfer_model, name), inputs=["transfer_target", "model", "params:transfer"],
+        node(bind_variant(transfer_model, name), inputs=["transfer_target", "model", "params:transfer"],
              outputs="transfer", name="transfer_model", tags=["transfer"]),
     ])
     return Pipeline(template, namespace=name, inputs={"prepared_data"},
