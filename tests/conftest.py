@@ -32,6 +32,17 @@ def copy_project(dest: Path) -> Path:
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Tiny models run faster on one intra-op thread (no OpenMP spin contention on a small, shared CPU)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path)
 

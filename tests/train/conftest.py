@@ -1,12 +1,8 @@
-"""Tiny models train faster on one intra-op thread (and do not fight other processes for cores)."""
+"""Every training test runs on one intra-op thread (``one_torch_thread`` in ``tests/conftest.py``)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def one_thread(one_torch_thread):
+    """Tiny models train faster on one intra-op thread."""
