@@ -220,9 +220,9 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     assert not [p for p in (clone / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
     run(clone, "dvc", "pull")
     files = outputs(root)
-    # prepared data; per variant: training 3, robustness 1, transfer 1, analysis 3; their summary tables 3 + 1 + 3;
-    # reporting 12
-    assert len(files) == 1 + (3 + 1 + 1 + 3) * len(training_variants()) + (3 + 1 + 3) + 12
+    # prepared data; per variant: training 3, robustness 1, transfer 1, analysis 4; their summary tables 3 + 1 + 4;
+    # reporting 15
+    assert len(files) == 1 + (3 + 1 + 1 + 4) * len(training_variants()) + (3 + 1 + 4) + 15
     for src in files:
         dst = clone / src.relative_to(root)
         assert filecmp.cmp(src, dst, shallow=False), dst

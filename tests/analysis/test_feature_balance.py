@@ -10,16 +10,20 @@ from torch import nn
 
 import samlab  # noqa: F401
 from samlab.analysis.feature_balance import (
+    BalanceRecorder,
+    feature_rescaling_factors,
     gini,
     importance_weights,
     last_layer_phantom,
     lorenz_curve,
     lorenz_table,
     lr_rescaling_factors,
+    lr_rescaling_table,
     lsam_surrogate,
     phantom_importance_weights,
 )
 from samlab.models import create_model
+from samlab.optim import StepStats
 
 
 def test_lorenz_and_gini_by_hand():
@@ -129,3 +133,46 @@ def test_lsam_effect_optimizers_step_with_the_surrogate_gradient(mode):
     opt.step()
     for p, b, g in zip(model.parameters(), before, expected):
         torch.testing.assert_close(p.detach(), b - 0.1 * g, rtol=1e-5, atol=1e-6)  # plain SGD step on it
+
+
+def test_feature_rescaling_factors_are_column_norm_ratios():
+    v = torch.tensor([[3.0, 1.0, 0.0], [4.0, -1.0, 0.0]])
+    v_tilde = torch.tensor([[6.0, 1.0, 1.0], [8.0, 1.0, 2.0]])
+    factors = feature_rescaling_factors(v, v_tilde)
+    torch.testing.assert_close(factors[:2], torch.tensor([10.0 / 5.0, 1.0], dtype=torch.float64))
+    assert torch.isnan(factors[2])  # a dead feature (v_{:,j} = 0) has no factor
+    # a single-logit head: |ṽ_j / v_j|, paper 2's factor
+    torch.testing.assert_close(feature_rescaling_factors(torch.tensor([2.0, -4.0]), torch.tensor([3.0, -2.0])),
+                               torch.tensor([1.5, 0.5], dtype=torch.float64))
+    table = lr_rescaling_table(v, v_tilde)
+    assert list(table.columns) == ["feature", "factor", "v_norm", "v_tilde_norm"] and list(table.feature) == [0, 1, 2]
+    np.testing.assert_allclose(table.v_norm, [5.0, np.sqrt(2), 0.0])
+    np.testing.assert_allclose(table.v_tilde_norm, [10.0, np.sqrt(2), np.sqrt(5)])
+    with pytest.raises(ValueError, match="shape"):
+        feature_rescaling_factors(v, v_tilde[:, :2])
+
+
+def test_balance_recorder_measures_real_and_phantom_weights_of_recorded_steps():
+    logits = torch.tensor([[0.0, 0.0], [0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])  # λ = 0.5, 0.5, 1 − σ(2), 1 − σ(2)
+    perturbed = torch.zeros(4, 2)                                              # λ̃ = 0.5 each: perfectly even
+    y = torch.tensor([0, 1, 0, 1])
+    rec = BalanceRecorder(every=2)
+    rec(1, StepStats(loss=0.0, logits=logits, perturbed_logits=perturbed, targets=y))  # not a recorded step
+    rec(2, StepStats(loss=0.0, logits=logits, perturbed_logits=perturbed, targets=y))
+    rec(4, StepStats(loss=0.0, logits=logits, targets=y))  # SGD: no perturbation
+    table = rec.table()
+    assert list(table.step) == [2, 4] and list(table.columns)[0] == "step"
+    small = 1 - torch.sigmoid(torch.tensor(2.0)).item()
+    expected = [0.5, 0.5, small, small]
+    assert table.importance_mean[0] == pytest.approx(np.mean(expected))
+    assert table.gini_real[0] == pytest.approx(gini(expected)) and table.gini_real[0] > 0.1
+    assert table.gini_phantom[0] == pytest.approx(0.0) and table.phantom_importance_mean[0] == pytest.approx(0.5)
+    assert np.isnan(table.gini_phantom[1])
+    summary = rec.summary()
+    assert summary["trajectory_gini_real"] == pytest.approx(gini(expected))
+    assert summary["trajectory_gini_phantom"] == pytest.approx(0.0)  # NaN rows (no perturbation) are skipped
+    assert np.isnan(BalanceRecorder().summary()["trajectory_gini_phantom"])
+    with pytest.raises(ValueError, match="targets"):
+        rec(6, StepStats(loss=0.0, logits=logits))
+    with pytest.raises(ValueError, match="every"):
+        BalanceRecorder(every=0)

@@ -31,6 +31,14 @@ def test_analysis_measures_every_trained_variant(project):
     assert set(lorenz["kind"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
     probes = pd.read_csv(out / "08_reporting" / "probe_accuracy.csv")
     assert probes.empty and "accuracy" in probes.columns  # digits have no *_only_* probe splits
+    rescaling = pd.read_csv(out / "08_reporting" / "lr_rescaling_factors.csv")
+    assert list(rescaling.columns) == ["model", "feature", "factor", "v_norm", "v_tilde_norm"]
+    features = rescaling.groupby("model")["feature"].agg(["count", "max"])
+    assert (features["count"] == features["max"] + 1).all() and set(features.index) == {"sgd", "sam"}
+    live = rescaling.dropna(subset=["factor"])
+    assert len(live) > 0.9 * len(rescaling) and (live["factor"] > 0).all()
+    assert (live["factor"] - live["v_tilde_norm"] / live["v_norm"]).abs().max() < 1e-9
+    assert sam["lr_rescaling_median"] == pytest.approx(rescaling[rescaling.model == "sam"]["factor"].median())
 
 
 @pytest.mark.slow
@@ -50,8 +58,10 @@ def test_study_population_and_correlation(project):
     toy["training"].update(epochs=2, batch_size=32)
     toy["variants"] = {"sgd": {"name": "sgd"}, "sam_rho0p2": {"name": "sam", "rho": 0.2}}
     toy["seeds"] = [0]
+    toy["forgetting_every"] = 5  # 16 updates in all
     toy["measure"] = study["measure"]
     base["feature_study"] = {"toy": toy}
+    base["obf_sweep"] = {"gammas": [1.0e-12, 1.0], "lambdas": [None], "seeds": [0], "optimizer_defaults": {"rho": 0.1}}
     (project / "conf" / "local" / "parameters_study.yml").write_text(yaml.safe_dump(base))
     kedro(project, "run", "--pipeline", "study")
     out = project / "data" / "08_reporting"
@@ -80,6 +90,19 @@ def test_study_population_and_correlation(project):
     for col in ("probe_easy_accuracy", "probe_hard_accuracy", "gini_real", "gini_phantom", "test_accuracy"):
         assert features[col].between(0, 1).all(), col
     assert (features["probe_easy_accuracy"] > 0.9).all()  # the easy feature is linearly separable
+    assert features["trajectory_gini_real"].between(0, 1).all()
+    assert pd.isna(features.loc["features_toy_sgd_s0", "trajectory_gini_phantom"])  # SGD takes no perturbation
+    assert 0 <= features.loc["features_toy_sam_rho0p2_s0", "trajectory_gini_phantom"] <= 1
+    balance = pd.read_csv(out / "feature_balance_trajectory.csv")
+    assert list(balance.columns) == ["variant", "step", "importance_mean", "phantom_importance_mean", "gini_real",
+                                     "gini_phantom"]
+    assert set(balance["variant"]) == set(features.index) and (balance["step"] % 5 == 0).all()
+    assert set(pd.read_csv(out / "study_balance.csv")["variant"]) == set(population["variant"])
+    obf = pd.read_csv(out / "obf_sweep.csv").sort_values("gamma")
+    assert list(obf["variant"]) == ["obf_g1em12_lauto_s0", "obf_g1_lauto_s0"]
+    assert list(obf["gamma"]) == [1e-12, 1.0] and list(obf["lambda"]) == [0.1, 0.1]  # λ = 1/C on 10 digit classes
+    assert obf["accuracy"].between(0.1, 1).all() and (obf["forgetting_steps"] > 0).all()
+    assert (project / "data" / "06_models" / "obf_g1_lauto_s0" / "model.pt").stat().st_size > 0
 
 
 def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypatch):
@@ -93,5 +116,7 @@ def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypa
     tau = {n for n in namespaces if n.startswith("study_")}
     assert len(tau) == 3 * 6 * 2 + 2  # (sam, obf, randsam) × m ∈ {1, …, 32} × 2 seeds + SGD × 2 seeds
     assert "features_toy_sam_rho0p4_s1" in namespaces and "features_dominoes_lsam_s0" in namespaces
+    assert len({n for n in namespaces if n.startswith("obf_")}) == 4 * 4  # γ × λ × 1 seed
+    assert "obf_g1em12_l0p1_s0" in namespaces and "obf_sweep" in study.all_outputs()
     assert not any(n.namespace and n.namespace.startswith("study_") for n in pipelines["__default__"].nodes)
     assert {"sgd.analysis", "sam.analysis", "analysis_summary"} <= pipelines["__default__"].all_outputs()

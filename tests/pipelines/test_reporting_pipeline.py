@@ -15,10 +15,12 @@ def test_the_project_catalog_declares_every_pipelines_tables(project, monkeypatc
     p = create_pipeline()  # the project's own catalog: training, robustness, transfer, analysis and study tables
     assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
                                            "build_report", "plot_robustness", "plot_lorenz", "plot_probes",
-                                           "plot_correlation", "plot_tau_vs_m"}
+                                           "plot_correlation", "plot_tau_vs_m", "plot_lr_rescaling", "plot_obf",
+                                           "plot_balance_trajectory"}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters", "balance_lorenz",
                           "probe_accuracy", "robustness_accuracy", "robustness_mce", "transfer_accuracy",
-                          "study_correlation", "study_models", "study_tau_vs_m"}
+                          "study_correlation", "study_models", "study_tau_vs_m", "lr_rescaling_factors", "obf_sweep",
+                          "feature_balance_trajectory"}
     assert all("reporting" in nd.tags for nd in p.nodes)
 
 
@@ -77,5 +79,5 @@ def test_reporting_alone_on_an_empty_project_says_what_to_run(project):
     assert "No training history yet: run `kedro run --pipeline training`." in report
     assert "No trained model to summarise yet" in report
     assert "No robustness results yet: run `kedro run --pipeline robustness`." in report  # declared, not run
-    assert "0 of 10 figures have data" in report
+    assert "0 of 11 figures have data" in report
     assert "No trained model yet" in (project / "data" / "08_reporting" / "summary.md").read_text()

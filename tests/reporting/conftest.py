@@ -67,6 +67,9 @@ def handmade_tables(models: list[str]) -> dict[str, pd.DataFrame]:
                                         for feat, acc_ in (("easy", 0.99), ("hard", 0.6 + r))]),
         "lr_rescaling_factors": pd.DataFrame([{"model": "lsam", "feature": j, "factor": 1 + 0.1 * np.sin(j)}
                                               for j in range(16)]),
+        "feature_balance_trajectory": pd.DataFrame([{"variant": f"{m}_s0", "step": 10 * k, "gini_real": 0.5 + 0.02 * k,
+                                                     "gini_phantom": 0.45 + 0.02 * k if m != "sgd" else np.nan}
+                                                    for m in models for k in range(1, 6)]),
     }
 
 

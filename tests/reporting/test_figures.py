@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 
 from samlab.reporting import (
-    accuracy_bars, accuracy_table, gini, is_nothing_yet, learning_curves, lorenz_curves, lr_rescaling,
+    accuracy_bars, accuracy_table, balance_trajectory, gini, is_nothing_yet, learning_curves, lorenz_curves, lr_rescaling,
     metric_vs_accuracy, obf_hyperparameters, probe_error_vs_rho, robustness_heatmap, severity_lines, split_seed,
     tau_vs_m,
 )
 
 BUILDERS = [learning_curves, accuracy_bars, robustness_heatmap, severity_lines, metric_vs_accuracy, tau_vs_m,
-            lorenz_curves, probe_error_vs_rho, lr_rescaling, obf_hyperparameters]
+            lorenz_curves, probe_error_vs_rho, lr_rescaling, obf_hyperparameters, balance_trajectory]
 
 
 def history(offset=0.0):
@@ -151,3 +151,18 @@ def test_obf_figure_draws_swept_values_only():
     assert [t.name for t in fig.data] == ["lambda = 0.1", "gamma = 1"]
     assert list(fig.data[0].y) == [0.8, 0.82, 0.85] and list(fig.data[1].x) == [0.1, 0.3, 0.5]
     assert "at least two values" in is_nothing_yet(obf_hyperparameters(table.iloc[[0]]))
+
+
+def test_balance_trajectory_averages_seeds_and_draws_the_phantom_gap():
+    table = pd.DataFrame({"variant": ["sam_s0", "sam_s0", "sam_s1", "sam_s1", "sgd_s0", "sgd_s0"],
+                          "step": [10, 20, 10, 20, 10, 20],
+                          "gini_real": [0.4, 0.6, 0.6, 0.8, 0.5, 0.7],
+                          "gini_phantom": [0.3, 0.5, 0.3, 0.5, np.nan, np.nan]})
+    fig = balance_trajectory(table)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"sam real", "sam phantom", "sam Δ", "sgd real"}  # SGD: no phantom line
+    assert list(by_name["sam real"].y) == pytest.approx([0.5, 0.7]) and list(by_name["sam real"].x) == [10, 20]
+    assert list(by_name["sam phantom"].y) == pytest.approx([0.3, 0.5]) and by_name["sam phantom"].line.dash == "dash"
+    assert list(by_name["sam Δ"].y) == pytest.approx([-0.2, -0.2])
+    with pytest.raises(ValueError, match="gini_phantom"):
+        balance_trajectory(table.drop(columns="gini_phantom"))

@@ -39,8 +39,8 @@ def _check_rendered(path, screenshot):
 def test_default_report_has_summary_curves_and_says_what_is_missing(default_run):
     out = default_run / "data" / "08_reporting"
     html = (out / "report.html").read_text()
-    assert html.count("<script") == 1 + 5 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
-    assert "5 of 10 figures have data" in html and "Nothing to report yet" in html  # + robustness (2) and Lorenz
+    assert html.count("<script") == 1 + 6 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
+    assert "6 of 11 figures have data" in html and "No OBF sweep yet" in html  # + robustness (2), Lorenz, LR scaling
     assert re.search(r"<td>sam</td><td>sam</td>", html) and "name: samlab_cnn" in html  # summary + config
     fig = pio.from_json((out / "learning_curves.json").read_text())
     assert {"sgd val", "sam val", "sam rho"} <= {t.name for t in fig.data}
@@ -55,7 +55,7 @@ def test_default_report_has_summary_curves_and_says_what_is_missing(default_run)
 @pytest.mark.slow
 def test_full_report_draws_every_declared_table(full_report):
     html = (full_report / "data" / "08_reporting" / "report.html").read_text()
-    assert "9 of 10 figures have data" in html
+    assert "10 of 11 figures have data" in html
     assert f"{MISSING_TABLE}" not in html or "No OBF sweep yet" in html  # declared, no file: it says so
     assert "No OBF sweep yet: run `kedro run --pipeline study`." in html
     summary = pd.read_csv(full_report / "data" / "08_reporting" / "summary.csv")
@@ -68,14 +68,14 @@ def test_full_report_draws_every_declared_table(full_report):
 def test_default_report_renders_in_chromium(default_run, tmp_path):
     require_browser()
     facts = _check_rendered(default_run / "data" / "08_reporting" / "report.html", tmp_path / "default.png")
-    assert len(facts["figs"]) == 5 and facts["nothingYet"] == 5 and facts["bold"] >= 2
+    assert len(facts["figs"]) == 6 and facts["nothingYet"] == 5 and facts["bold"] >= 2
 
 
 @pytest.mark.slow
 def test_full_report_renders_in_chromium(full_report, tmp_path):
     require_browser()
     facts = _check_rendered(full_report / "data" / "08_reporting" / "report.html", tmp_path / "full.png")
-    assert len(facts["figs"]) == 9 and facts["nothingYet"] == 1
+    assert len(facts["figs"]) == 10 and facts["nothingYet"] == 1
 
 
 def test_without_chromium_browser_tests_skip_with_the_reason(monkeypatch):

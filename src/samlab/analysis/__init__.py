@@ -6,12 +6,15 @@ tidy pandas tables. The column schemas are in each module's docstring and the RE
 
 from samlab.analysis.correlation import correlation_table, kendall_tau_test
 from samlab.analysis.feature_balance import (
+    BalanceRecorder,
+    feature_rescaling_factors,
     gini,
     importance_weights,
     last_layer_phantom,
     lorenz_curve,
     lorenz_table,
     lr_rescaling_factors,
+    lr_rescaling_table,
     lsam_surrogate,
     phantom_importance_weights,
 )
@@ -20,7 +23,7 @@ from samlab.analysis.probes import frozen_features, probe_accuracy, probe_table
 from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, hessian_vector_product, m_sharpness
 
 __all__ = [
-    "ForgettingRecorder", "correlation_table", "fixed_subset", "frozen_features", "gini", "hessian_top_eigenvalue",
+    "BalanceRecorder", "ForgettingRecorder", "feature_rescaling_factors", "lr_rescaling_table", "correlation_table", "fixed_subset", "frozen_features", "gini", "hessian_top_eigenvalue",
     "hessian_trace", "hessian_vector_product", "importance_weights", "input_exposed_information", "kendall_tau_test",
     "kl_divergence", "last_layer_phantom", "lorenz_curve", "lorenz_table", "lr_rescaling_factors", "lsam_surrogate",
     "m_sharpness", "phantom_importance_weights", "probe_accuracy", "probe_table", "step_forgetting",

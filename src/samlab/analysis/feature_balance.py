@@ -9,14 +9,21 @@ feature already fits.
 LSAM perturbs only the last layer, ṽ = v + ρ∇_vL/‖∇_vL‖. ``lsam_surrogate`` builds the loss whose
 gradient is LSAM's (``full``) or one of its two isolated effects: ``importance`` (λ̃ from ṽ, gradients
 through the real v) and ``lr_scaling`` (real λ, backprop through ṽ, whose per-feature factor is ṽ_j/v_j,
-``lr_rescaling_factors``).
+``lr_rescaling_factors`` elementwise; ``feature_rescaling_factors`` one per feature of a multi-class head).
 
-Tables: ``lorenz_table`` has columns ``weights`` (``real``/``phantom``), ``fraction``, ``cumulative_share``.
+Along training, ``BalanceRecorder`` (an ``on_step`` callback) measures λ and λ̃ on each recorded batch at the
+perturbation the optimizer actually takes — where paper 2's claim lives (at the end of training nearly every
+λ_i ≈ 0 and the end-of-training Gini says little).
+
+Tables: ``lorenz_table`` has columns ``weights`` (``real``/``phantom``), ``fraction``, ``cumulative_share``;
+``lr_rescaling_table``: ``feature, factor, v_norm, v_tilde_norm``; ``BalanceRecorder.table()``:
+``step, importance_mean, phantom_importance_mean, gini_real, gini_phantom``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -132,6 +139,27 @@ def lr_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
     return torch.where(v64 != 0, v_tilde.double() / torch.where(v64 != 0, v64, 1.0), torch.nan)
 
 
+def feature_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
+    """One factor per feature j of a (C, D) classifier: ‖ṽ_{:,j}‖ / ‖v_{:,j}‖ (NaN where v_{:,j} = 0).
+
+    Why the column norm: the backbone's gradient through feature j is Σ_k (p − Y)_k v_kj, so ṽ's column j
+    rescales how fast feature j is learnt; for a single-logit head this is |ṽ_j / v_j| (paper 2's factor).
+    """
+    if v.shape != v_tilde.shape or v.ndim not in (1, 2):
+        raise ValueError(f"need v and ṽ of one (C, D) or (D,) shape, got {tuple(v.shape)} and {tuple(v_tilde.shape)}")
+    v64, t64 = v.double().reshape(-1, v.shape[-1]), v_tilde.double().reshape(-1, v.shape[-1])
+    norm, norm_tilde = v64.norm(dim=0), t64.norm(dim=0)
+    return torch.where(norm > 0, norm_tilde / torch.where(norm > 0, norm, 1.0), torch.nan)
+
+
+def lr_rescaling_table(v: Tensor, v_tilde: Tensor) -> pd.DataFrame:
+    """``feature, factor, v_norm, v_tilde_norm``: one row per feature (column of the classifier weight)."""
+    factor = feature_rescaling_factors(v, v_tilde)
+    v64, t64 = v.double().reshape(-1, v.shape[-1]), v_tilde.double().reshape(-1, v.shape[-1])
+    return pd.DataFrame({"feature": np.arange(v.shape[-1]), "factor": factor.numpy(),
+                         "v_norm": v64.norm(dim=0).numpy(), "v_tilde_norm": t64.norm(dim=0).numpy()})
+
+
 def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full",
                    return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """A loss whose gradient (w.r.t. all parameters, at the real w) is LSAM's or one of its effects (CE loss).
@@ -190,3 +218,42 @@ def create_lsam_effect(model: nn.Module, mode: str, base: str = "sgd", rho: floa
     from samlab.optim.factory import create_base_optimizer
 
     return LSAMEffect(create_base_optimizer(base, model, **cfg), rho=rho, mode=mode, max_grad_norm=max_grad_norm)
+
+
+BALANCE_COLUMNS = ("step", "importance_mean", "phantom_importance_mean", "gini_real", "gini_phantom")
+
+
+@dataclass
+class BalanceRecorder:
+    """``on_step(update, stats)`` callback: every ``every`` updates, the batch's importance weights λ (clean
+    logits at w) and λ̃ (logits at the w + e the optimizer took; NaN without a perturbation, e.g. SGD), their
+    means and Gini coefficients. Needs ``stats.targets`` (the training loop sets it) and CE-style logits."""
+
+    every: int = 10
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every must be >= 1, got {self.every}")
+
+    def __call__(self, step: int, stats: StepStats) -> None:
+        if step % self.every:
+            return
+        if stats.targets is None or stats.targets.ndim != 1:
+            raise ValueError("BalanceRecorder needs integer class targets in StepStats.targets (set by samlab.train)")
+        real = importance_weights(stats.logits.float(), stats.targets)
+        row = {"step": step, "importance_mean": float(real.mean()), "phantom_importance_mean": np.nan,
+               "gini_real": gini(real), "gini_phantom": np.nan}
+        if stats.perturbed_logits is not None:
+            phantom = importance_weights(stats.perturbed_logits.float(), stats.targets)
+            row.update(phantom_importance_mean=float(phantom.mean()), gini_phantom=gini(phantom))
+        self.rows.append(row)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(BALANCE_COLUMNS))
+
+    def summary(self) -> dict[str, float]:
+        """Trajectory means: ``trajectory_gini_real``, ``trajectory_gini_phantom`` (NaN when never measured)."""
+        table = self.table()
+        return {f"trajectory_{c}": float(table[c].mean()) if table[c].notna().any() else float("nan")
+                for c in ("gini_real", "gini_phantom")}

@@ -1,12 +1,15 @@
 """Every end-of-training measurement of one model in one call (what the analysis and study pipelines run).
 
-``measure_model`` returns ``(metrics, lorenz, probes)``:
+``measure_model`` returns ``(metrics, lorenz, probes, rescaling)``:
 - ``metrics`` (one JSON object per model): ``test_accuracy, test_loss, hessian_top_eigenvalue,
   hessian_iterations, hessian_converged, hessian_trace, hessian_trace_stderr, m_sharpness, m_sharpness_m,
   m_sharpness_rho, adaptive_sharpness, adaptive_rho, importance_mean, phantom_importance_mean, gini_real,
-  gini_phantom, gini_phantom_last_layer, lr_rescaling_median, lr_rescaling_iqr, probe_<feature>_accuracy``;
+  gini_phantom, gini_phantom_last_layer, lr_rescaling_median, lr_rescaling_iqr (of the per-feature factors),
+  probe_<feature>_accuracy``;
 - ``lorenz``: ``weights, fraction, cumulative_share`` (``feature_balance.lorenz_table``);
-- ``probes``: ``probe_table`` rows (empty when the data has no ``*_only_*`` splits).
+- ``probes``: ``probe_table`` rows (empty when the data has no ``*_only_*`` splits);
+- ``rescaling``: LSAM's per-feature LR rescaling factors at the final weights,
+  ``feature, factor, v_norm, v_tilde_norm`` (``feature_balance.lr_rescaling_table``).
 """
 
 from __future__ import annotations
@@ -15,10 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-import torch
 from torch import Tensor, nn
 
-from samlab.analysis.feature_balance import gini, last_layer_phantom, lorenz_table, lr_rescaling_factors, phantom_importance_weights
+from samlab.analysis.feature_balance import gini, last_layer_phantom, lorenz_table, lr_rescaling_table, phantom_importance_weights
 from samlab.analysis.probes import probe_table
 from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, m_sharpness
 from samlab.data import PreparedData, TensorLoader
@@ -48,7 +50,7 @@ def _cfg(cfg: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: dict[str, Any] | None = None,
-                  eval_batch_size: int = 512) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+                  eval_batch_size: int = 512) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Test metrics, sharpness, feature balance and probes of a trained ``model`` on ``data``."""
     c = _cfg(cfg)
     images, labels = data.splits[c["subset"]["split"]]
@@ -68,9 +70,8 @@ def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: di
     weights = phantom_importance_weights(model, loss_fn, x, y, fb["rho"], chunk_size=chunk)
     last = phantom_importance_weights(model, loss_fn, x, y, fb["rho"], last_layer=True, chunk_size=chunk)
     v = next(p for p in model.get_classifier().parameters() if p.requires_grad)
-    factors = lr_rescaling_factors(v.detach(), last_layer_phantom(model, loss_fn, x, y, fb["rho"], chunk)[0])
-    factors = factors[torch.isfinite(factors)]
-    q1, med, q3 = (float(v) for v in torch.quantile(factors, torch.tensor([0.25, 0.5, 0.75], dtype=factors.dtype)))
+    rescaling = lr_rescaling_table(v.detach(), last_layer_phantom(model, loss_fn, x, y, fb["rho"], chunk)[0])
+    q1, med, q3 = rescaling["factor"].dropna().quantile([0.25, 0.5, 0.75])
     metrics.update(
         hessian_top_eigenvalue=top["eigenvalue"], hessian_iterations=top["iterations"], hessian_converged=top["converged"],
         hessian_trace=trace["trace"], hessian_trace_stderr=trace["stderr"],
@@ -78,11 +79,11 @@ def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: di
         adaptive_sharpness=asharp["sharpness"], adaptive_rho=ad["rho"],
         importance_mean=float(weights["real"].mean()), phantom_importance_mean=float(weights["phantom"].mean()),
         gini_real=gini(weights["real"]), gini_phantom=gini(weights["phantom"]), gini_phantom_last_layer=gini(last["phantom"]),
-        lr_rescaling_median=med, lr_rescaling_iqr=q3 - q1,
+        lr_rescaling_median=float(med), lr_rescaling_iqr=float(q3 - q1),
     )
     pr = c["probes"]
     probes = probe_table(model, data, pr["features"], pr["c"], pr["max_iter"], eval_batch_size)
     for row in probes.itertuples():
         metrics[f"probe_{row.feature}_accuracy"] = row.accuracy
     lorenz = lorenz_table(weights["real"].numpy(), weights["phantom"].numpy(), fb["lorenz_points"])
-    return metrics, lorenz, probes
+    return metrics, lorenz, probes, rescaling

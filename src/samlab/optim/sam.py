@@ -58,6 +58,7 @@ class StepStats:
     ascent_loss: float | None = None  # P, the loss the perturbation climbs (SAM: = loss; OBF: surrogate S)
     perturbations: list[list[Tensor]] | None = None  # e per chunk (return_perturbation=True)
     overflow: bool = False  # fp16: a pass was non-finite, the update will be skipped
+    targets: Tensor | None = None  # the micro-batch's labels (set by the training loop for on_step callbacks)
 
 
 def _no_sync(model: nn.Module):

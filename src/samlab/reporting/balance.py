@@ -1,17 +1,20 @@
 """Paper 2's feature-balance figures: Lorenz curves of importance weights, hard-feature probe error vs rho,
-and LSAM's per-feature learning-rate rescaling factors."""
+LSAM's per-feature learning-rate rescaling factors, and the importance weights' Gini along training."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
+from samlab.reporting.accuracy import split_seed
 from samlab.reporting.common import TEMPLATE, colour, has_rows, mean_and_spread, nothing_yet, require_columns
 
 LORENZ_COLUMNS = ("model", "kind", "fraction", "share")
 PROBE_COLUMNS = ("model", "rho", "feature", "accuracy")
 RESCALING_COLUMNS = ("model", "feature", "factor")
+TRAJECTORY_COLUMNS = ("variant", "step", "gini_real", "gini_phantom")
 _NOT_YET = "No feature-balance analysis yet: run `kedro run --pipeline analysis`."
 
 
@@ -87,4 +90,36 @@ def lr_rescaling(table: pd.DataFrame | None) -> go.Figure:
     fig.add_hline(y=1, line={"color": "#999", "dash": "dot"})
     fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "feature rank"},
                       yaxis={"title": "rescaling factor"})
+    return fig
+
+
+def balance_trajectory(table: pd.DataFrame | None) -> go.Figure:
+    """Gini of the batch importance weights along training, mean over seeds (``_s<k>`` suffixes grouped):
+    left, real λ (solid) and phantom λ̃ at the perturbation taken (dashed); right, Gini(λ̃) − Gini(λ)
+    (below 0: the phantom weights are more even, paper 2's claim). SGD has no λ̃ and only a solid line.
+
+    ``table``: ``variant, step, gini_real, gini_phantom`` (``BalanceRecorder`` rows of every member).
+    """
+    title = "Importance-weight Gini along training: real λ vs phantom λ̃"
+    if not has_rows(table):
+        return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipeline study`.")
+    require_columns(table, TRAJECTORY_COLUMNS, "balance trajectory table")
+    t = table.assign(group=[split_seed(str(v))[0] for v in table["variant"]],
+                     delta=table["gini_phantom"] - table["gini_real"])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Gini (solid: real λ, dashed: phantom λ̃)",
+                                                        "Gini(λ̃) − Gini(λ)"), horizontal_spacing=0.1)
+    for i, (group, g) in enumerate(t.groupby("group", sort=False)):
+        means = g.groupby("step", sort=True)[["gini_real", "gini_phantom", "delta"]].mean()
+        line = {"color": colour(i)}
+        fig.add_trace(go.Scatter(x=means.index, y=means["gini_real"], mode="lines", name=f"{group} real",
+                                 legendgroup=group, line=line), row=1, col=1)
+        if means["gini_phantom"].notna().any():
+            fig.add_trace(go.Scatter(x=means.index, y=means["gini_phantom"], mode="lines", name=f"{group} phantom",
+                                     legendgroup=group, line={**line, "dash": "dash"}), row=1, col=1)
+            fig.add_trace(go.Scatter(x=means.index, y=means["delta"], mode="lines", name=f"{group} Δ",
+                                     legendgroup=group, line=line, showlegend=False), row=1, col=2)
+    fig.add_hline(y=0, line={"color": "#999", "dash": "dot"}, row=1, col=2)
+    fig.update_xaxes(title_text="update")
+    fig.update_yaxes(title_text="Gini", row=1, col=1)
+    fig.update_layout(title=title, template=TEMPLATE, height=460)
     return fig

@@ -166,7 +166,8 @@ def train(
     """Train one model with one optimizer variant; returns its final checkpoint and per-epoch history.
 
     ``on_step(update, stats)``, if given, sees every micro-batch's ``StepStats`` (asked with
-    ``return_outputs=True``), e.g. ``samlab.analysis.ForgettingRecorder``; ``update`` counts from 1.
+    ``return_outputs=True``, with the micro-batch's ``targets``), e.g. ``samlab.analysis.ForgettingRecorder``
+    or ``BalanceRecorder``; ``update`` counts from 1.
     """
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
@@ -248,7 +249,7 @@ def train(
                 if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
                     continue
                 if on_step is not None:
-                    on_step(num_updates + 1, stats)
+                    on_step(num_updates + 1, dataclasses.replace(stats, targets=y))
                 if not math.isfinite(stats.loss) or (stats.perturbed_loss is not None and not math.isfinite(stats.perturbed_loss)):
                     raise FloatingPointError(
                         f"{name}: non-finite training loss (clean {stats.loss}, perturbed {stats.perturbed_loss}) "

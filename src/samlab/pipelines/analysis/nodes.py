@@ -16,11 +16,12 @@ log = logging.getLogger(__name__)
 
 
 def analyse_model(prepared: PreparedData, checkpoint: dict, analysis_params: dict[str, Any], training_params: dict[str, Any],
-                  variant_name: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Sharpness, feature balance and probes of one trained checkpoint (its training loss, no smoothing)."""
+                  variant_name: str) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Sharpness, feature balance, probes and LR rescaling factors of one trained checkpoint (its training
+    loss, no smoothing)."""
     model = model_from_checkpoint(checkpoint)
     loss_fn = create_loss(training_params.get("loss", "ce"))
-    metrics, lorenz, probes = measure_model(model, prepared, loss_fn, analysis_params,
+    metrics, lorenz, probes, rescaling = measure_model(model, prepared, loss_fn, analysis_params,
                                             int(training_params.get("eval_batch_size", 512)))
     metrics = {"variant": variant_name, "optimizer": checkpoint.get("optimizer_config", {}).get("name"), **metrics}
     log.info("%s: λ_max %.3g, trace %.3g, m-sharpness %.3g, Gini real %.3f → phantom %.3f", variant_name,
@@ -29,15 +30,19 @@ def analyse_model(prepared: PreparedData, checkpoint: dict, analysis_params: dic
     lorenz.insert(0, "variant", variant_name)
     probes.insert(0, "variant", variant_name)
     probes.insert(1, "rho", float(checkpoint.get("optimizer_config", {}).get("rho", 0.0) or 0.0))
-    return metrics, lorenz, probes
+    rescaling.insert(0, "variant", variant_name)
+    return metrics, lorenz, probes, rescaling
 
 
-def collect_analysis(**parts: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def collect_analysis(**parts: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One table per kind over all variants, in the reporting pipeline's schemas:
     ``analysis_summary`` (one row per model), ``balance_lorenz`` (``model, kind, fraction, share``),
-    ``probe_accuracy`` (``model, rho, feature, accuracy, error, …``)."""
+    ``probe_accuracy`` (``model, rho, feature, accuracy, error, …``), ``lr_rescaling_factors``
+    (``model, feature, factor, v_norm, v_tilde_norm``)."""
     metrics = [v for k, v in parts.items() if k.endswith("__metrics")]
     lorenz = pd.concat([v for k, v in parts.items() if k.endswith("__lorenz")], ignore_index=True)
     probes = pd.concat([v for k, v in parts.items() if k.endswith("__probes")], ignore_index=True)
     lorenz = lorenz.rename(columns={"variant": "model", "weights": "kind", "cumulative_share": "share"})
-    return pd.DataFrame(metrics), lorenz, probes.rename(columns={"variant": "model"})
+    rescaling = pd.concat([v for k, v in parts.items() if k.endswith("__rescaling")], ignore_index=True)
+    return (pd.DataFrame(metrics), lorenz, probes.rename(columns={"variant": "model"}),
+            rescaling.rename(columns={"variant": "model"}))

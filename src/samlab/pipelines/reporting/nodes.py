@@ -62,6 +62,10 @@ def plot_lr_rescaling(lr_rescaling: pd.DataFrame | None) -> go.Figure:
     return rp.lr_rescaling(lr_rescaling)
 
 
+def plot_balance_trajectory(balance_trajectory: pd.DataFrame | None) -> go.Figure:
+    return rp.balance_trajectory(balance_trajectory)
+
+
 def plot_obf(obf_sweep: pd.DataFrame | None) -> go.Figure:
     return rp.obf_hyperparameters(obf_sweep)
 

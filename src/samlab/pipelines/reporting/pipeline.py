@@ -30,6 +30,7 @@ TABLES: dict[str, tuple[str, str]] = {
     "lorenz": ("balance_lorenz", "analysis"),               # model, kind (real|phantom), fraction, share
     "probes": ("probe_accuracy", "analysis"),               # model, rho, feature, accuracy
     "lr_rescaling": ("lr_rescaling_factors", "analysis"),   # model, feature, factor [, epoch]
+    "balance_trajectory": ("feature_balance_trajectory", "study"),  # variant, step, gini_real, gini_phantom
     "obf_sweep": ("obf_sweep", "study"),                    # gamma, lambda, accuracy [, seed]
 }
 
@@ -55,6 +56,8 @@ FIGURE_NODES = (
     FigureNode("plot_probes", n.plot_probes, ("probe_error_vs_rho",), ("Probe error per feature vs rho",), ("probes",)),
     FigureNode("plot_lr_rescaling", n.plot_lr_rescaling, ("lr_rescaling",), ("Learning-rate rescaling factors",),
                ("lr_rescaling",)),
+    FigureNode("plot_balance_trajectory", n.plot_balance_trajectory, ("balance_trajectory",),
+               ("Importance-weight Gini along training",), ("balance_trajectory",)),
     FigureNode("plot_obf", n.plot_obf, ("obf_hyperparameters",), ("OBF hyper-parameters",), ("obf_sweep",)),
 )
 _RUNTIME_DEFAULT = {"{default}": {"type": "kedro.io.MemoryDataset"}}

@@ -1,4 +1,5 @@
-"""Thin nodes: prepare the study's data, train one member with the forgetting recorder, measure it, correlate."""
+"""Thin nodes: prepare the study's data, train one member with the forgetting and balance recorders, measure
+it (or, for the OBF sweep, only score it), correlate."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from samlab.analysis import ForgettingRecorder, correlation_table
+from samlab.analysis import BalanceRecorder, ForgettingRecorder, correlation_table
 from samlab.analysis.measure import measure_model
-from samlab.data import PreparedData, prepare_dataset
+from samlab.data import PreparedData, TensorLoader, prepare_dataset
+from samlab.evaluate import evaluate
 from samlab.models import model_from_checkpoint
 from samlab.train import create_loss, train
 
@@ -21,42 +23,79 @@ def prepare_study_data(study: dict[str, Any]) -> PreparedData:
     return prepare_dataset(cfg.pop("name"), **cfg)
 
 
-def train_member(data: PreparedData, study: dict[str, Any], member: dict[str, Any]) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Train one population member, recording our forgetting estimators every ``forgetting_every`` updates."""
-    recorder = ForgettingRecorder(every=int(study.get("forgetting_every", 10)))
+def train_member(data: PreparedData, study: dict[str, Any], member: dict[str, Any]
+                 ) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train one population member, recording our forgetting estimators and the batch importance weights'
+    balance (real λ vs phantom λ̃ at the perturbation taken) every ``forgetting_every`` updates."""
+    every = int(study.get("forgetting_every", 10))
+    forgetting_recorder, balance_recorder = ForgettingRecorder(every=every), BalanceRecorder(every=every)
+
+    def on_step(update: int, stats) -> None:
+        forgetting_recorder(update, stats)
+        balance_recorder(update, stats)
+
     result = train(data, study["model"], member["optimizer"], {**study["training"], "seed": member["seed"]},
-                   name=member["name"], on_step=recorder)
+                   name=member["name"], on_step=on_step)
     history = pd.DataFrame(result.history)
     history.insert(0, "variant", member["name"])
-    forgetting = recorder.table()
+    forgetting, balance = forgetting_recorder.table(), balance_recorder.table()
     forgetting.insert(0, "variant", member["name"])
-    return result.checkpoint, history, forgetting
+    balance.insert(0, "variant", member["name"])
+    return result.checkpoint, history, forgetting, balance
 
 
-def measure_member(data: PreparedData, checkpoint: dict, forgetting: pd.DataFrame, study: dict[str, Any],
-                   member: dict[str, Any]) -> dict[str, Any]:
-    """One population row: the member's spec, test accuracy, sharpness, feature balance, mean forgetting."""
+def _trajectory_summaries(forgetting: pd.DataFrame, balance: pd.DataFrame) -> dict[str, float]:
+    rows = {t: df.drop(columns="variant").to_dict("records") for t, df in (("f", forgetting), ("b", balance))}
+    return {**ForgettingRecorder(every=1, rows=rows["f"]).summary(), **BalanceRecorder(every=1, rows=rows["b"]).summary()}
+
+
+def measure_member(data: PreparedData, checkpoint: dict, forgetting: pd.DataFrame, balance: pd.DataFrame,
+                   study: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
+    """One population row: the member's spec, test accuracy, sharpness, feature balance (end of training and
+    trajectory means), mean forgetting."""
     model = model_from_checkpoint(checkpoint)
-    metrics, _, _ = measure_model(model, data, create_loss(study["training"].get("loss", "ce")), study.get("measure"))
-    recorder = ForgettingRecorder(every=1, rows=forgetting.drop(columns="variant").to_dict("records"))
+    metrics, *_ = measure_model(model, data, create_loss(study["training"].get("loss", "ce")), study.get("measure"))
     row = {"variant": member["name"], "study": member["study"], "perturbation": member["perturbation"],
            "optimizer": member["optimizer"]["name"], "rho": member["optimizer"].get("rho", 0.0), "m": member["m"],
-           "seed": member["seed"], **metrics, **recorder.summary()}
+           "seed": member["seed"], **metrics, **_trajectory_summaries(forgetting, balance)}
     log.info("%s: test acc %.4f, λ_max %.3g, KL %.3g", member["name"], row.get("test_accuracy", float("nan")),
              row["hessian_top_eigenvalue"], row["forgetting_output_kl"])
     return row
 
 
-def collect_population(**rows: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The population table (one row per member) and all forgetting trajectories, concatenated."""
+def score_member(data: PreparedData, checkpoint: dict, forgetting: pd.DataFrame, balance: pd.DataFrame,
+                 study: dict[str, Any], member: dict[str, Any]) -> dict[str, Any]:
+    """One OBF-sweep row: γ, λ (None = 1/C, written as the value used), seed, test accuracy and loss, and the
+    trajectory means of forgetting and balance (no Hessian: the sweep asks only how accuracy moves)."""
+    model = model_from_checkpoint(checkpoint)
+    scores = evaluate(model, TensorLoader(*data.splits["test"], int(study["training"].get("eval_batch_size", 512)),
+                                          data.normalise))
+    opt = member["optimizer"]
+    lam = opt.get("lam")
+    row = {"variant": member["name"], "gamma": float(opt.get("gamma", 1.0)),
+           "lambda": float(lam) if lam is not None else 1.0 / data.num_classes, "rho": float(opt.get("rho", 0.0)),
+           "seed": member["seed"], "accuracy": scores["accuracy"], "test_loss": scores["loss"],
+           **_trajectory_summaries(forgetting, balance)}
+    log.info("%s: γ %g, λ %g, test acc %.4f", member["name"], row["gamma"], row["lambda"], row["accuracy"])
+    return row
+
+
+def collect_population(**rows: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The population table (one row per member) and all forgetting and balance trajectories, concatenated."""
     members = [v for k, v in rows.items() if k.endswith("__row")]
-    trajectories = [v for k, v in rows.items() if k.endswith("__forgetting")]
-    return pd.DataFrame(members), pd.concat(trajectories, ignore_index=True)
+    forgetting = [v for k, v in rows.items() if k.endswith("__forgetting")]
+    balance = [v for k, v in rows.items() if k.endswith("__balance")]
+    return pd.DataFrame(members), pd.concat(forgetting, ignore_index=True), pd.concat(balance, ignore_index=True)
 
 
-def collect_feature_study(**rows: dict[str, Any]) -> pd.DataFrame:
-    """One row per feature-study member (probe accuracies, Gini, test accuracy; schema in the README)."""
+def collect_rows(**rows: dict[str, Any]) -> pd.DataFrame:
+    """One row per member (the feature study's and the OBF sweep's tables; schemas in the README)."""
     return pd.DataFrame(list(rows.values()))
+
+
+def concat_tables(**tables: pd.DataFrame) -> pd.DataFrame:
+    """Per-member trajectories (each with its ``variant`` column) as one table."""
+    return pd.concat(list(tables.values()), ignore_index=True)
 
 
 def correlate(population: pd.DataFrame, study: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
