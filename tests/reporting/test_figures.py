@@ -150,6 +150,7 @@ def test_obf_figure_draws_swept_values_only():
     fig = obf_hyperparameters(table)
     assert [t.name for t in fig.data] == ["lambda = 0.1", "gamma = 1"]
     assert list(fig.data[0].y) == [0.8, 0.82, 0.85] and list(fig.data[1].x) == [0.1, 0.3, 0.5]
+    assert list(fig.data[0].x) == ["1e-12", "0.5", "1"] and fig.layout.xaxis.type == "category"
     assert "at least two values" in is_nothing_yet(obf_hyperparameters(table.iloc[[0]]))
 
 

@@ -12,8 +12,9 @@ OBF_COLUMNS = ("gamma", "lambda", "accuracy")
 
 
 def obf_hyperparameters(table: pd.DataFrame | None) -> go.Figure:
-    """Left: accuracy vs γ (log axis), one line per λ; right: accuracy vs λ, one line per γ; mean ± std over
-    seeds. Only values swept (≥ 2 points on a line) are drawn.
+    """Left: accuracy vs γ, one line per λ; right: accuracy vs λ, one line per γ; mean ± std over seeds. Only
+    values swept (≥ 2 points on a line) are drawn. γ is drawn as ordered categories: the sweeps mix γ → 0
+    (1e-12, the reference runs' value) with γ ∈ (0, 1], which a log axis would squeeze into one corner.
 
     ``table``: ``gamma, lambda, accuracy`` (one row per OBF model; optional ``seed``).
     """
@@ -29,10 +30,12 @@ def obf_hyperparameters(table: pd.DataFrame | None) -> go.Figure:
             if len(s) < 2:
                 continue
             drawn += 1
-            fig.add_trace(go.Scatter(x=s[x], y=s["mean"], mode="lines+markers", name=f"{other} = {fixed:g}",
+            xs = [f"{v:g}" for v in s[x]] if x == "gamma" else s[x]
+            fig.add_trace(go.Scatter(x=xs, y=s["mean"], mode="lines+markers", name=f"{other} = {fixed:g}",
                                      error_y={"type": "data", "array": s["std"], "visible": bool((s["count"] > 1).any())},
                                      line={"color": colour(i + 5 * (col - 1))}), row=1, col=col)
-        fig.update_xaxes(title_text=x, type="log" if x == "gamma" else "linear", row=1, col=col)
+        order = {"categoryorder": "array", "categoryarray": [f"{v:g}" for v in sorted(table["gamma"].unique())]}
+        fig.update_xaxes(title_text=x, **({"type": "category", **order} if x == "gamma" else {}), row=1, col=col)
     if not drawn:
         return nothing_yet(title, "The OBF table has no swept γ or λ (each needs at least two values).")
     fig.update_yaxes(title_text="accuracy", row=1, col=1)
