@@ -27,6 +27,17 @@ def test_split_is_fixed_disjoint_stratified_and_complete():
     assert test_counts.min() >= 25  # every class in every split (≈27 each)
 
 
+def test_split_and_statistics_do_not_depend_on_the_order_of_the_keys():
+    # a config written with sorted keys (yaml.safe_dump: test, train, val) is the same config
+    shuffled = {"test": 0.15, "val": 0.15, "train": 0.7}
+    labels = digits_images(8)[1].numpy()
+    a, b = stratified_split(labels, SPLIT, seed=0), stratified_split(labels, shuffled, seed=0)
+    assert list(b) == ["train", "val", "test"] and all(np.array_equal(a[k], b[k]) for k in SPLIT)
+    assert [len(a[k]) for k in SPLIT] == [1257, 269, 271]
+    x, y = prepare_digits(8, 1, SPLIT, seed=0), prepare_digits(8, 1, shuffled, seed=0)
+    assert x.mean == y.mean and x.std == y.std  # normalisation statistics from train, not the first key
+
+
 def test_prepared_digits_normalise_to_zero_mean_unit_std_on_train():
     data = prepare_digits(16, 1, SPLIT, seed=0)
     x = data.normalise(data.splits["train"][0])

@@ -25,14 +25,26 @@ def digits_images(image_size: int = 16, in_chans: int = 1) -> tuple[torch.Tensor
     return x, torch.from_numpy(bunch.target.astype(np.int64))
 
 
+CANONICAL_SPLITS = ("train", "val", "test")
+
+
+def canonical_split_order(names) -> list[str]:
+    """train, val, test first (those present), then the other names sorted."""
+    names = list(names)
+    return [n for n in CANONICAL_SPLITS if n in names] + sorted(n for n in names if n not in CANONICAL_SPLITS)
+
+
 def stratified_split(
     labels: np.ndarray, fractions: dict[str, float], seed: int
 ) -> dict[str, np.ndarray]:
-    """Fixed, stratified index split; ``fractions`` must sum to 1 (e.g. train/val/test)."""
+    """Fixed, stratified index split; ``fractions`` must sum to 1 (e.g. train/val/test).
+
+    The splits are drawn in the canonical order train, val, test, then any others by name, whatever order the
+    mapping has: a config file written with sorted keys (``yaml.safe_dump``) must give the same split."""
     total = sum(fractions.values())
     if abs(total - 1.0) > 1e-6 or any(f <= 0 for f in fractions.values()):
         raise ValueError(f"split fractions must be positive and sum to 1, got {fractions}")
-    names = list(fractions)
+    names = canonical_split_order(fractions)
     remaining = np.arange(len(labels))
     out: dict[str, np.ndarray] = {}
     left = 1.0
@@ -51,5 +63,5 @@ def prepare_digits(image_size: int, in_chans: int, split: dict[str, float], seed
     images, labels = digits_images(image_size, in_chans)
     idx = stratified_split(labels.numpy(), split, seed)
     splits = {name: (images[torch.from_numpy(i)], labels[torch.from_numpy(i)]) for name, i in idx.items()}
-    mean, std = channel_stats(splits[next(iter(split))][0])
+    mean, std = channel_stats(splits[next(iter(idx))][0])  # the first split in canonical order (train)
     return PreparedData("digits", splits, mean, std, [str(d) for d in range(10)])
