@@ -290,6 +290,8 @@ class SAM(GradientStep):
             self.grads = self._grad_buffers.views
             for p, g in zip(self.params, self.grads):
                 p.grad = g
+        # A strict subset (LSAM): the ascent gradient is taken for it alone (autograd prunes the rest).
+        self._subset = len(self._pidx) < len(self.params)
         self.pparams = [self.params[i] for i in self._pidx]
         self.pgrads = [self.grads[i] for i in self._pidx]
         self.backup: list[Tensor] = FlatBuffers(self.pparams).views
@@ -366,11 +368,22 @@ class SAM(GradientStep):
 
     @torch.no_grad()
     def _begin_chunk(self) -> None:
-        """Zero the gradient buffers and back up w (the partial sum lives in the accumulator)."""
-        if not self._grads_zero:
+        """Zero the gradient buffers (unless known zero, or the ascent gradient overwrites ``pgrads``
+        rather than accumulating) and back up w (the partial sum lives in the accumulator)."""
+        if not self._grads_zero and not (self._subset and self.ascent.needs_backward):
             self._grad_buffers.zero_()
         self._grads_zero = False
         torch._foreach_copy_(self.backup, self.pparams)
+
+    def _ascent_backward(self, aloss: Tensor) -> None:
+        """The ascent gradient into ``pgrads``. For a strict subset (LSAM) only its gradient is
+        computed — ``autograd.grad`` skips the backbone's backward — and copied into ``pgrads``
+        (the rest of the buffer is left stale: it is zeroed before the perturbed pass)."""
+        if not self._subset:
+            self._scale(aloss).backward()
+            return
+        grads = torch.autograd.grad(self._scale(aloss), self.pparams, materialize_grads=True)
+        torch._foreach_copy_(self.pgrads, list(grads))
 
     @torch.no_grad()
     def _end_chunk(self, scale: float, weight: float, several: bool, final: bool) -> None:
@@ -420,7 +433,7 @@ class SAM(GradientStep):
                         logits = model(x)
                         loss = loss_fn(logits, y)
                         aloss = ascent.loss(logits, y, loss)
-                    self._scale(aloss).backward()
+                    self._ascent_backward(aloss)
                     if scaler is not None:  # unscale before normalising
                         for f in self._pgrad_flats:
                             f.mul_(1.0 / scaler.get_scale())
