@@ -294,13 +294,16 @@ class SAM(GradientStep):
         self._subset = len(self._pidx) < len(self.params)
         self.pparams = [self.params[i] for i in self._pidx]
         self.pgrads = [self.grads[i] for i in self._pidx]
-        self.backup: list[Tensor] = FlatBuffers(self.pparams).views
+        backup = FlatBuffers(self.pparams)
+        self.backup: list[Tensor] = backup.views
+        self._backup_flats = backup.flats
         saved = FlatBuffers(self.pparams) if gsam is not None else None
         self._gsam_saved: list[Tensor] | None = saved.views if saved is not None else None
         self._gsam_saved_flats = saved.flats if saved is not None else []
         prefixes = {k: self._grad_buffers.prefix(k) for k in self._grad_buffers.keys}
         self._pgrad_flats = [v for v in prefixes.values() if v.numel()]  # pgrads as flat buffers
         self._gsam_pgrad_flats = [prefixes[k] for k in saved.keys] if saved is not None else []
+        self._backup_pgrad_flats = [prefixes[k] for k in backup.keys]  # aligned with _backup_flats (ASAM)
         self._accum: FlatBuffers | None = None  # allocated only for several chunks/micro-batches
         self._pending = False
         self._micro = 0
@@ -347,24 +350,27 @@ class SAM(GradientStep):
     def _perturb(self, rho: float) -> float:
         """``pgrads`` hold the ascent direction g: move the perturbed parameters to w + e and return ‖e‖.
 
-        Plain SAM folds the normalisation into the one update pass, w ← w + (ρ/(‖g‖+ε))·g (the norm is
-        read on the host once — the step reports it anyway), so g itself is never rewritten."""
+        SAM and ASAM fold the normalisation into the one update pass, w ← w + (ρ/(‖d‖+ε))·d (d = g, or
+        ASAM's a⊙g; the norm is read on the host once — the step reports it anyway), so d is never
+        rewritten. Copies between gradients and GSAM's saved g run on the flat buffers."""
         gsam = self.gsam
         if gsam is not None and not gsam.backup_normalized:
-            torch._foreach_copy_(self._gsam_saved, self.pgrads)
+            torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
         if self.adaptive is None:
             norm = float(flat_norm(self._pgrad_flats))
             inv = 1.0 / (norm + EPS)
             if gsam is not None and gsam.backup_normalized:  # u = g/(‖g‖+ε)
-                torch._foreach_copy_(self._gsam_saved, self.pgrads)
-                torch._foreach_mul_(self._gsam_saved, inv)
+                torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
+                torch._foreach_mul_(self._gsam_saved_flats, inv)
             torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * inv)
             return rho * norm * inv
-        self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)  # pgrads ← e/ρ
-        if gsam is not None and gsam.backup_normalized:
-            torch._foreach_copy_(self._gsam_saved, self.pgrads)
-        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho)
-        return rho * float(flat_norm(self._pgrad_flats))
+        c, size = self.adaptive.direction_(self._backup_pgrad_flats, self._backup_flats)  # backup ← a
+        torch._foreach_copy_(self.backup, self.pparams)  # backup ← w again
+        if gsam is not None and gsam.backup_normalized:  # e/ρ = c·d
+            torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
+            torch._foreach_mul_(self._gsam_saved_flats, c)
+        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * c)
+        return rho * size
 
     @torch.no_grad()
     def _begin_chunk(self) -> None:
