@@ -373,13 +373,16 @@ class SAM(GradientStep):
         return rho * size
 
     @torch.no_grad()
-    def _begin_chunk(self) -> None:
+    def _begin_chunk(self, first: bool = True) -> None:
         """Zero the gradient buffers (unless known zero, or the ascent gradient overwrites ``pgrads``
-        rather than accumulating) and back up w (the partial sum lives in the accumulator)."""
+        rather than accumulating) and back up w (the partial sum lives in the accumulator). w is
+        backed up once per ``forward_backward``: every chunk restores it bit-exactly from the backup,
+        so later chunks (``first`` False) find it still valid."""
         if not self._grads_zero and not (self._subset and self.ascent.needs_backward):
             self._grad_buffers.zero_()
         self._grads_zero = False
-        torch._foreach_copy_(self.backup, self.pparams)
+        if first:
+            torch._foreach_copy_(self.backup, self.pparams)
 
     def _ascent_backward(self, aloss: Tensor) -> None:
         """The ascent gradient into ``pgrads``. For a strict subset (LSAM) only its gradient is
@@ -432,7 +435,7 @@ class SAM(GradientStep):
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
         with _no_sync(model):
             for ci, (x, y) in enumerate(chunks):
-                self._begin_chunk()
+                self._begin_chunk(first=ci == 0)
                 # 1. clean (ascent) pass
                 if ascent.needs_backward:
                     with _autocast(x.device, autocast):
