@@ -11,8 +11,8 @@ Prints four tables:
 4. m = batch/8 vs m = batch step time (goal ≤ 1.3×).
 
 Timings are medians over interleaved rounds (variants alternate inside every round, so machine load
-hits all of them alike). Run: ``python benchmarks/optim_step.py`` (under 3 minutes on 2 CPU cores);
-``--quick`` for a smoke run, ``--threads N`` for intra-op threads (default 1: stable on a shared CPU).
+hits all of them alike; 5 rounds by default, for a shared CPU). Run: ``python benchmarks/optim_step.py``
+(about 1–2 minutes on 2 CPU cores); ``--quick`` for a smoke run, ``--threads N`` for intra-op threads (default 1: stable on a shared CPU).
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--img-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 step (a smoke run)")
     args = parser.parse_args()

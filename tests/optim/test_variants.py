@@ -225,6 +225,45 @@ def test_lsam_perturbs_only_the_last_layer_and_updates_all():
     torch.testing.assert_close(model[2].weight.detach(), v - lr * g_v, atol=1e-12, rtol=0)
 
 
+def test_lsam_ascent_backward_skips_the_backbone_and_matches_a_full_backward():
+    """The ascent gradient is taken for the perturbed subset alone (the backbone's gradient is computed
+    once per chunk, in the perturbed pass), and the step is bit-identical to the full-backward one."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)).float()
+    ref = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)).float()
+    ref.load_state_dict(model.state_dict())
+    X, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    rho, lr, ce = 0.5, 0.1, nn.functional.cross_entropy
+    calls = {"backbone": 0, "head": 0}
+    for name, mod in (("backbone", model[0]), ("head", model[2])):
+        for p in mod.parameters():
+            p.register_hook(lambda g, name=name: calls.__setitem__(name, calls[name] + 1))
+    opt = create_optimizer("lsam", model, lr=lr, momentum=0.0, rho=rho, perturb=["2."], perturbation_batch_size=4)
+    opt.forward_backward(model, X, y, ce)
+    opt.step()
+    assert calls == {"backbone": 2 * 2, "head": 2 * 2 * 2}  # 2 chunks × 2 params × (1 or 2 passes)
+    # the previous behaviour: full backward of the ascent loss, the head's part of it as the direction
+    head = list(ref[2].parameters())
+    total = [torch.zeros_like(p) for p in ref.parameters()]
+    for xb, yb in zip(X.split(4), y.split(4)):
+        ref.zero_grad()
+        ce(ref(xb), yb).backward()
+        g = [p.grad.clone() for p in head]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in g]))
+        saved = [p.detach().clone() for p in head]
+        with torch.no_grad():
+            torch._foreach_add_(head, g, alpha=rho * (1.0 / (float(norm) + 1e-12)))
+        ref.zero_grad()
+        ce(ref(xb), yb).backward()
+        with torch.no_grad():
+            torch._foreach_copy_(head, saved)
+            torch._foreach_add_(total, [p.grad for p in ref.parameters()], alpha=0.5)
+    with torch.no_grad():
+        torch._foreach_add_(list(ref.parameters()), total, alpha=-lr)
+    for p, q in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-7, rtol=1e-6)
+
+
 def test_lsam_classifier_resolves_the_timm_head():
     import samlab  # noqa: F401
     from samlab.models import create_model

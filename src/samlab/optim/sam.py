@@ -291,15 +291,20 @@ class SAM(GradientStep):
             self.grads = self._grad_buffers.views
             for p, g in zip(self.params, self.grads):
                 p.grad = g
+        # A strict subset (LSAM): the ascent gradient is taken for it alone (autograd prunes the rest).
+        self._subset = len(self._pidx) < len(self.params)
         self.pparams = [self.params[i] for i in self._pidx]
         self.pgrads = [self.grads[i] for i in self._pidx]
-        self.backup: list[Tensor] = FlatBuffers(self.pparams).views
+        backup = FlatBuffers(self.pparams)
+        self.backup: list[Tensor] = backup.views
+        self._backup_flats = backup.flats
         saved = FlatBuffers(self.pparams) if gsam is not None else None
         self._gsam_saved: list[Tensor] | None = saved.views if saved is not None else None
         self._gsam_saved_flats = saved.flats if saved is not None else []
         prefixes = {k: self._grad_buffers.prefix(k) for k in self._grad_buffers.keys}
         self._pgrad_flats = [v for v in prefixes.values() if v.numel()]  # pgrads as flat buffers
         self._gsam_pgrad_flats = [prefixes[k] for k in saved.keys] if saved is not None else []
+        self._backup_pgrad_flats = [prefixes[k] for k in backup.keys]  # aligned with _backup_flats (ASAM)
         self._accum: FlatBuffers | None = None  # allocated only for several chunks/micro-batches
         self._pending = False
         self._micro = 0
@@ -346,32 +351,49 @@ class SAM(GradientStep):
     def _perturb(self, rho: float) -> float:
         """``pgrads`` hold the ascent direction g: move the perturbed parameters to w + e and return ‖e‖.
 
-        Plain SAM folds the normalisation into the one update pass, w ← w + (ρ/(‖g‖+ε))·g (the norm is
-        read on the host once — the step reports it anyway), so g itself is never rewritten."""
+        SAM and ASAM fold the normalisation into the one update pass, w ← w + (ρ/(‖d‖+ε))·d (d = g, or
+        ASAM's a⊙g; the norm is read on the host once — the step reports it anyway), so d is never
+        rewritten. Copies between gradients and GSAM's saved g run on the flat buffers."""
         gsam = self.gsam
         if gsam is not None and not gsam.backup_normalized:
-            torch._foreach_copy_(self._gsam_saved, self.pgrads)
+            torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
         if self.adaptive is None:
             norm = float(flat_norm(self._pgrad_flats))
             inv = 1.0 / (norm + EPS)
             if gsam is not None and gsam.backup_normalized:  # u = g/(‖g‖+ε)
-                torch._foreach_copy_(self._gsam_saved, self.pgrads)
-                torch._foreach_mul_(self._gsam_saved, inv)
+                torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
+                torch._foreach_mul_(self._gsam_saved_flats, inv)
             torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * inv)
             return rho * norm * inv
-        self.adaptive.unit_direction_(self.pgrads, self.pparams, self.backup)  # pgrads ← e/ρ
-        if gsam is not None and gsam.backup_normalized:
-            torch._foreach_copy_(self._gsam_saved, self.pgrads)
-        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho)
-        return rho * float(flat_norm(self._pgrad_flats))
+        c, size = self.adaptive.direction_(self._backup_pgrad_flats, self._backup_flats)  # backup ← a
+        torch._foreach_copy_(self.backup, self.pparams)  # backup ← w again
+        if gsam is not None and gsam.backup_normalized:  # e/ρ = c·d
+            torch._foreach_copy_(self._gsam_saved_flats, self._gsam_pgrad_flats)
+            torch._foreach_mul_(self._gsam_saved_flats, c)
+        torch._foreach_add_(self.pparams, self.pgrads, alpha=rho * c)
+        return rho * size
 
     @torch.no_grad()
-    def _begin_chunk(self) -> None:
-        """Zero the gradient buffers and back up w (the partial sum lives in the accumulator)."""
-        if not self._grads_zero:
+    def _begin_chunk(self, first: bool = True) -> None:
+        """Zero the gradient buffers (unless known zero, or the ascent gradient overwrites ``pgrads``
+        rather than accumulating) and back up w (the partial sum lives in the accumulator). w is
+        backed up once per ``forward_backward``: every chunk restores it bit-exactly from the backup,
+        so later chunks (``first`` False) find it still valid."""
+        if not self._grads_zero and not (self._subset and self.ascent.needs_backward):
             self._grad_buffers.zero_()
         self._grads_zero = False
-        torch._foreach_copy_(self.backup, self.pparams)
+        if first:
+            torch._foreach_copy_(self.backup, self.pparams)
+
+    def _ascent_backward(self, aloss: Tensor) -> None:
+        """The ascent gradient into ``pgrads``. For a strict subset (LSAM) only its gradient is
+        computed — ``autograd.grad`` skips the backbone's backward — and copied into ``pgrads``
+        (the rest of the buffer is left stale: it is zeroed before the perturbed pass)."""
+        if not self._subset:
+            self._scale(aloss).backward()
+            return
+        grads = torch.autograd.grad(self._scale(aloss), self.pparams, materialize_grads=True)
+        torch._foreach_copy_(self.pgrads, list(grads))
 
     @torch.no_grad()
     def _end_chunk(self, scale: float, weight: float, several: bool, final: bool) -> None:
@@ -414,14 +436,14 @@ class SAM(GradientStep):
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
         with _no_sync(model):
             for ci, (x, y) in enumerate(chunks):
-                self._begin_chunk()
+                self._begin_chunk(first=ci == 0)
                 # 1. clean (ascent) pass
                 if ascent.needs_backward:
                     with _autocast(x.device, autocast):
                         logits = model(x)
                         loss = loss_fn(logits, y)
                         aloss = ascent.loss(logits, y, loss)
-                    self._scale(aloss).backward()
+                    self._ascent_backward(aloss)
                     if scaler is not None:  # unscale before normalising
                         for f in self._pgrad_flats:
                             f.mul_(1.0 / scaler.get_scale())
