@@ -5,7 +5,6 @@ import json
 import pandas as pd
 import plotly.io as pio
 import pytest
-import torch
 
 from samlab.io import TorchCheckpointDataset
 from samlab.models import model_from_checkpoint

@@ -23,7 +23,8 @@ Tables: ``lorenz_table`` has columns ``weights`` (``real``/``phantom``), ``fract
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from samlab.analysis.recorder import StepRecorder
 from samlab.analysis.sharpness import EPS, _norm, eval_mode, trainable_parameters
 from samlab.optim import GradientStep, StepStats
 
@@ -224,36 +226,24 @@ BALANCE_COLUMNS = ("step", "importance_mean", "phantom_importance_mean", "gini_r
 
 
 @dataclass
-class BalanceRecorder:
+class BalanceRecorder(StepRecorder):
     """``on_step(update, stats)`` callback: every ``every`` updates, the batch's importance weights λ (clean
     logits at w) and λ̃ (logits at the w + e the optimizer took; NaN without a perturbation, e.g. SGD), their
     means and Gini coefficients. Needs ``stats.targets`` (the training loop sets it) and CE-style logits."""
 
-    every: int = 10
-    rows: list[dict[str, float]] = field(default_factory=list)
+    COLUMNS: ClassVar[list[str]] = list(BALANCE_COLUMNS)
 
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1, got {self.every}")
-
-    def __call__(self, step: int, stats: StepStats) -> None:
-        if step % self.every:
-            return
+    def measure(self, stats: StepStats) -> dict[str, float]:
         if stats.targets is None or stats.targets.ndim != 1:
             raise ValueError("BalanceRecorder needs integer class targets in StepStats.targets (set by samlab.train)")
         real = importance_weights(stats.logits.float(), stats.targets)
-        row = {"step": step, "importance_mean": float(real.mean()), "phantom_importance_mean": np.nan,
-               "gini_real": gini(real), "gini_phantom": np.nan}
+        row = {"importance_mean": float(real.mean()), "phantom_importance_mean": np.nan, "gini_real": gini(real),
+               "gini_phantom": np.nan}
         if stats.perturbed_logits is not None:
             phantom = importance_weights(stats.perturbed_logits.float(), stats.targets)
             row.update(phantom_importance_mean=float(phantom.mean()), gini_phantom=gini(phantom))
-        self.rows.append(row)
-
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=list(BALANCE_COLUMNS))
+        return row
 
     def summary(self) -> dict[str, float]:
         """Trajectory means: ``trajectory_gini_real``, ``trajectory_gini_phantom`` (NaN when never measured)."""
-        table = self.table()
-        return {f"trajectory_{c}": float(table[c].mean()) if table[c].notna().any() else float("nan")
-                for c in ("gini_real", "gini_phantom")}
+        return self.means(["gini_real", "gini_phantom"], "trajectory_")

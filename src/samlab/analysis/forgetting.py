@@ -18,13 +18,12 @@ perturbation_norm, rho``; ``summary()`` averages them into one number each per m
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
-import pandas as pd
-import torch
 from torch import Tensor
 
+from samlab.analysis.recorder import StepRecorder
 from samlab.optim import StepStats
 
 COLUMNS = ["step", "loss", "perturbed_loss", "loss_increase", "output_kl", "info_clean", "info_perturbed",
@@ -73,29 +72,14 @@ def step_forgetting(stats: StepStats) -> dict[str, float]:
 
 
 @dataclass
-class ForgettingRecorder:
+class ForgettingRecorder(StepRecorder):
     """``on_step(update, stats)`` callback: records the estimators every ``every`` updates."""
 
-    every: int = 10
-    rows: list[dict[str, float]] = field(default_factory=list)
+    COLUMNS: ClassVar[list[str]] = COLUMNS
 
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ValueError(f"every must be >= 1, got {self.every}")
-
-    def __call__(self, step: int, stats: StepStats) -> None:
-        if step % self.every == 0:
-            self.rows.append({"step": step, **step_forgetting(stats)})
-
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=COLUMNS)
+    def measure(self, stats: StepStats) -> dict[str, float]:
+        return step_forgetting(stats)
 
     def summary(self) -> dict[str, float]:
         """Trajectory means, one number per estimator (``forgetting_<name>``); NaN when never measured."""
-        table = self.table()
-        out = {}
-        for col in SUMMARY_COLUMNS:
-            values = table[col].dropna()
-            out[f"forgetting_{col}"] = float(values.mean()) if len(values) else math.nan
-        out["forgetting_steps"] = int(len(table))
-        return out
+        return {**self.means(SUMMARY_COLUMNS, "forgetting_"), "forgetting_steps": len(self.rows)}
