@@ -73,9 +73,10 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
 
 
 def lr_rescaling(table: pd.DataFrame | None) -> go.Figure:
-    """LSAM's per-feature learning-rate rescaling factors ṽ_j / v_j, sorted descending, one line per model;
+    """LSAM's per-feature learning-rate rescaling factors (ṽ_j / v_j; ‖ṽ_:j‖ / ‖v_:j‖ for a multi-class head,
+    ``samlab.analysis.feature_rescaling_factors``), sorted descending, one line per model;
     1 is no rescaling. ``table``: ``model, feature, factor`` (optional ``epoch``: the last one is drawn)."""
-    title = "Learning-rate rescaling factors ṽ_j / v_j (sorted)"
+    title = "Learning-rate rescaling factor per feature, ‖ṽ_:j‖ / ‖v_:j‖ (sorted)"
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
     require_columns(table, RESCALING_COLUMNS, "LR rescaling table")
