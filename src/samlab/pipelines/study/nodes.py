@@ -13,6 +13,7 @@ from samlab.analysis.measure import measure_model
 from samlab.data import PreparedData, TensorLoader, prepare_dataset
 from samlab.evaluate import evaluate
 from samlab.models import model_from_checkpoint
+from samlab.optim import StepStats
 from samlab.train import create_loss, train
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def train_member(data: PreparedData, study: dict[str, Any], member: dict[str, An
     every = int(study.get("forgetting_every", 10))
     forgetting_recorder, balance_recorder = ForgettingRecorder(every=every), BalanceRecorder(every=every)
 
-    def on_step(update: int, stats) -> None:
+    def on_step(update: int, stats: StepStats) -> None:
         forgetting_recorder(update, stats)
         balance_recorder(update, stats)
 
