@@ -100,12 +100,15 @@ def concat_tables(**tables: pd.DataFrame) -> pd.DataFrame:
 
 
 def correlate(population: pd.DataFrame, study: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Kendall τ of the target (test accuracy) with every metric, permutation p-values; also the reporting
+    """Kendall τ of the target (test accuracy) with every metric, permutation p-values (within ``strata``,
+    e.g. the seed, and combined, when the parameters name one); also the reporting
     pipeline's long table ``study_models`` (``model, accuracy, metric, value, perturbation, m``) and
     ``study_tau_vs_m`` (``metric, m, tau, p_value, n``: τ over the members of each m)."""
     cfg = study["correlation"]
+    strata = cfg.get("strata")
     table = correlation_table(population, cfg["metrics"], cfg.get("target", "test_accuracy"),
-                              int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)), float(cfg.get("alpha", 0.05)))
+                              int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)), float(cfg.get("alpha", 0.05)),
+                              strata=strata)
     for row in table.itertuples():
         log.info("τ(%s, %s) = %.3f, p = %.3g (n = %d)", cfg.get("target", "test_accuracy"), row.metric, row.tau,
                  row.p_value, row.n)
@@ -114,7 +117,8 @@ def correlate(population: pd.DataFrame, study: dict[str, Any]) -> tuple[pd.DataF
                              var_name="metric", value_name="value").rename(columns={"variant": "model", target: "accuracy"})
     per_m = []
     for m, group in population.dropna(subset=["m"]).groupby("m"):
-        t = correlation_table(group, cfg["metrics"], target, int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)))
+        t = correlation_table(group, cfg["metrics"], target, int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)),
+                              strata=strata)
         t.insert(1, "m", int(m))
         per_m.append(t)
     tau_vs_m = pd.concat(per_m, ignore_index=True) if per_m else pd.DataFrame(columns=["metric", "m", "tau", "p_value", "n"])
