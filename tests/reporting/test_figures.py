@@ -167,3 +167,9 @@ def test_balance_trajectory_averages_seeds_and_draws_the_phantom_gap():
     assert list(by_name["sam Δ"].y) == pytest.approx([-0.2, -0.2])
     with pytest.raises(ValueError, match="gini_phantom"):
         balance_trajectory(table.drop(columns="gini_phantom"))
+
+
+def test_an_empty_probe_table_says_the_data_has_no_probe_splits():
+    empty = pd.DataFrame(columns=["model", "rho", "feature", "accuracy"])  # the analysis ran on digits
+    assert "no `*_only_*` probe splits" in is_nothing_yet(probe_error_vs_rho(empty))
+    assert "run `kedro run --pipeline analysis`" in is_nothing_yet(probe_error_vs_rho(None))

@@ -57,6 +57,10 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
     ``table``: ``model, rho, feature, accuracy``; feature e.g. ``easy``/``hard``.
     """
     title = "Probe error per feature vs rho (paper 2, Fig. 2A style)"
+    if table is not None and len(table) == 0:  # the analysis ran on data without probe splits (e.g. digits)
+        return nothing_yet(title, "No probe results yet: the trained models' data has no `*_only_*` probe splits "
+                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipeline study` probes "
+                                  "the toy and dominoes sets.")
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
     require_columns(table, PROBE_COLUMNS, "probe table")

@@ -24,9 +24,9 @@ TABLES: dict[str, tuple[str, str]] = {
     "robustness": ("robustness_accuracy", "robustness"),   # model, test_set, corruption, severity, accuracy
     "mce": ("robustness_mce", "robustness"),                # model, mce
     "transfer": ("transfer_accuracy", "transfer"),          # model, target, method, accuracy
-    "study_models": ("study_models", "analysis"),           # model, accuracy, metric, value [, perturbation, m]
-    "correlation": ("study_correlation", "analysis"),       # metric, tau, p_value
-    "tau_vs_m": ("study_tau_vs_m", "analysis"),             # metric, m, tau, p_value
+    "study_models": ("study_models", "study"),            # model, accuracy, metric, value [, perturbation, m]
+    "correlation": ("study_correlation", "study"),        # metric, tau, p_value
+    "tau_vs_m": ("study_tau_vs_m", "study"),              # metric, m, tau, p_value
     "lorenz": ("balance_lorenz", "analysis"),               # model, kind (real|phantom), fraction, share
     "probes": ("probe_accuracy", "analysis"),               # model, rho, feature, accuracy
     "lr_rescaling": ("lr_rescaling_factors", "analysis"),   # model, feature, factor [, epoch]
