@@ -141,25 +141,29 @@ def lr_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
     return torch.where(v64 != 0, v_tilde.double() / torch.where(v64 != 0, v64, 1.0), torch.nan)
 
 
+def _column_norms(v: Tensor, v_tilde: Tensor) -> tuple[Tensor, Tensor]:
+    """‖v_{:,j}‖ and ‖ṽ_{:,j}‖ per feature j (float64), for a (C, D) or (D,) classifier weight."""
+    if v.shape != v_tilde.shape or v.ndim not in (1, 2):
+        raise ValueError(f"need v and ṽ of one (C, D) or (D,) shape, got {tuple(v.shape)} and {tuple(v_tilde.shape)}")
+    d = v.shape[-1]
+    return v.double().reshape(-1, d).norm(dim=0), v_tilde.double().reshape(-1, d).norm(dim=0)
+
+
 def feature_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
     """One factor per feature j of a (C, D) classifier: ‖ṽ_{:,j}‖ / ‖v_{:,j}‖ (NaN where v_{:,j} = 0).
 
     Why the column norm: the backbone's gradient through feature j is Σ_k (p − Y)_k v_kj, so ṽ's column j
     rescales how fast feature j is learnt; for a single-logit head this is |ṽ_j / v_j| (paper 2's factor).
     """
-    if v.shape != v_tilde.shape or v.ndim not in (1, 2):
-        raise ValueError(f"need v and ṽ of one (C, D) or (D,) shape, got {tuple(v.shape)} and {tuple(v_tilde.shape)}")
-    v64, t64 = v.double().reshape(-1, v.shape[-1]), v_tilde.double().reshape(-1, v.shape[-1])
-    norm, norm_tilde = v64.norm(dim=0), t64.norm(dim=0)
+    norm, norm_tilde = _column_norms(v, v_tilde)
     return torch.where(norm > 0, norm_tilde / torch.where(norm > 0, norm, 1.0), torch.nan)
 
 
 def lr_rescaling_table(v: Tensor, v_tilde: Tensor) -> pd.DataFrame:
     """``feature, factor, v_norm, v_tilde_norm``: one row per feature (column of the classifier weight)."""
-    factor = feature_rescaling_factors(v, v_tilde)
-    v64, t64 = v.double().reshape(-1, v.shape[-1]), v_tilde.double().reshape(-1, v.shape[-1])
-    return pd.DataFrame({"feature": np.arange(v.shape[-1]), "factor": factor.numpy(),
-                         "v_norm": v64.norm(dim=0).numpy(), "v_tilde_norm": t64.norm(dim=0).numpy()})
+    norm, norm_tilde = _column_norms(v, v_tilde)
+    return pd.DataFrame({"feature": np.arange(v.shape[-1]), "factor": feature_rescaling_factors(v, v_tilde).numpy(),
+                         "v_norm": norm.numpy(), "v_tilde_norm": norm_tilde.numpy()})
 
 
 def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full",
