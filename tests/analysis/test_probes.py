@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from samlab.analysis.probes import PROBE_COLUMNS, probe_accuracy, probe_table
+from samlab.evaluate.probes import PROBE_COLUMNS, linear_probe, probe_table
 from samlab.data import PreparedData
 
 
@@ -53,4 +53,4 @@ def test_probe_table_is_empty_without_probe_splits_and_probe_needs_two_classes()
                         (0.5,), (0.5,), ["0"])
     assert probe_table(Identity(), data).empty
     with pytest.raises(ValueError, match="two classes"):
-        probe_accuracy(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2)), np.zeros(3))
+        linear_probe(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2)), np.zeros(3))

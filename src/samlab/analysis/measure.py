@@ -21,7 +21,7 @@ import pandas as pd
 from torch import Tensor, nn
 
 from samlab.analysis.feature_balance import gini, last_layer_phantom, lorenz_table, lr_rescaling_table, phantom_importance_weights
-from samlab.analysis.probes import probe_table
+from samlab.evaluate.probes import probe_table
 from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, m_sharpness
 from samlab.data import PreparedData, TensorLoader
 from samlab.evaluate import evaluate
@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "m_sharpness": {"rho": 0.05, "m": 16},
     "adaptive_sharpness": {"rho": 0.5, "m": 16, "eta": 0.0},
     "feature_balance": {"rho": 0.05, "lorenz_points": 101},
-    "probes": {"features": ["easy", "hard"], "c": 1.0, "max_iter": 1000},
+    "probes": {"features": ["easy", "hard"], "C": 1.0, "max_iter": 1000},
 }
 
 
@@ -82,7 +82,7 @@ def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: di
         lr_rescaling_median=float(med), lr_rescaling_iqr=float(q3 - q1),
     )
     pr = c["probes"]
-    probes = probe_table(model, data, pr["features"], pr["c"], pr["max_iter"], eval_batch_size)
+    probes = probe_table(model, data, pr["features"], pr["C"], pr["max_iter"], eval_batch_size)
     for row in probes.itertuples():
         metrics[f"probe_{row.feature}_accuracy"] = row.accuracy
     lorenz = lorenz_table(weights["real"].numpy(), weights["phantom"].numpy(), fb["lorenz_points"])
