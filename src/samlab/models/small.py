@@ -3,7 +3,9 @@
 - ``samlab_vit_micro``: a ViT in paper 1's ViT-S/32 style (global average pooling with a norm after
   pooling, no class token) shrunk for 8–32 px inputs, the CPU default.
 - ``samlab_cnn``: paper 2's CIFAR-MNIST CNN, Conv(3→32,k5,s2)-Conv(32→64,k3,s2)-Conv(64→128,k3,s2)-Linear.
-- ``samlab_mlp``: a small ReLU MLP on flattened inputs (paper 2's toy experiments).
+- ``samlab_mlp``: a small ReLU MLP on flattened inputs (our single-trunk variant of paper 2's toy study).
+- ``samlab_two_branch``: paper 2's toy model f(x) = v_easy·Φ_easy(x_easy) + v_hard·Φ_hard(x_hard), each Φ a
+  small ReLU MLP with a scalar output, v = (v_easy, v_hard) the last layer (the classifier LSAM perturbs).
 """
 
 from __future__ import annotations
@@ -68,6 +70,60 @@ class MLP(nn.Module):
     reset_classifier = SmallCNN.reset_classifier
 
 
+class TwoBranch(nn.Module):
+    """Two scalar feature branches and a 2-weight last layer; binary logistic model behind a 2-logit face.
+
+    Pre-logits are φ = (Φ_easy, Φ_hard); f = v·φ (no bias). The logits are (−f/2, f/2), so softmax
+    cross-entropy on them *is* the logistic loss log(1 + exp(−y±·f)) and λ = 1 − p(y|x) = σ(−y±·f): every
+    CE-based tool (LSAM, importance weights, probes) applies unchanged. Inputs are feature vectors
+    (``PreparedData`` kind "features": D channels of 1×1); ``easy_dims``/``hard_dims`` pick the columns
+    (default: all but the last two are easy, the last two — the spiral — hard).
+    """
+
+    def __init__(self, num_classes: int = 2, in_chans: int = 3, img_size: int | tuple = 1, hidden: int = 32,
+                 depth: int = 2, easy_dims: list[int] | None = None, hard_dims: list[int] | None = None, **_):
+        super().__init__()
+        if num_classes != 2:
+            raise ValueError(f"samlab_two_branch is a binary model (num_classes 2), got {num_classes}")
+        size = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+        d = in_chans * int(size[0]) * int(size[-1])
+        self.easy_dims = list(easy_dims) if easy_dims is not None else list(range(d - 2))
+        self.hard_dims = list(hard_dims) if hard_dims is not None else [d - 2, d - 1]
+        if not self.easy_dims or not self.hard_dims or max(self.easy_dims + self.hard_dims) >= d:
+            raise ValueError(f"easy_dims {self.easy_dims} / hard_dims {self.hard_dims} must be non-empty columns of {d}")
+        self.num_classes, self.num_features = 2, 2
+        self.register_buffer("_easy", torch.tensor(self.easy_dims), persistent=False)
+        self.register_buffer("_hard", torch.tensor(self.hard_dims), persistent=False)
+        self.phi_easy, self.phi_hard = self._branch(len(self.easy_dims), hidden, depth), self._branch(len(self.hard_dims), hidden, depth)
+        self.head = nn.Linear(2, 1, bias=False)  # v = (v_easy, v_hard)
+
+    @staticmethod
+    def _branch(d_in: int, hidden: int, depth: int) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for _ in range(depth):
+            layers += [nn.Linear(d_in, hidden), nn.ReLU(inplace=True)]
+            d_in = hidden
+        return nn.Sequential(*layers, nn.Linear(d_in, 1))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        return torch.cat([self.phi_easy(x.index_select(1, self._easy)), self.phi_hard(x.index_select(1, self._hard))], 1)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if pre_logits:
+            return x
+        f = self.head(x)
+        return torch.cat([-0.5 * f, 0.5 * f], 1)
+
+    forward = SmallCNN.forward
+    get_classifier = SmallCNN.get_classifier
+
+    def reset_classifier(self, num_classes: int, global_pool=None) -> None:  # noqa: ARG002 - timm API
+        if num_classes != 2:
+            raise ValueError("samlab_two_branch is a binary model")
+        self.head = nn.Linear(2, 1, bias=False)
+
+
 def _own_kwargs(name: str, pretrained: bool, kwargs: dict) -> dict:
     """Refuse pretrained weights (there are none) and drop timm's pretrained-config plumbing."""
     if pretrained:
@@ -92,3 +148,8 @@ def samlab_cnn(pretrained: bool = False, **kwargs) -> SmallCNN:
 @register_model
 def samlab_mlp(pretrained: bool = False, **kwargs) -> MLP:
     return MLP(**_own_kwargs("samlab_mlp", pretrained, kwargs))
+
+
+@register_model
+def samlab_two_branch(pretrained: bool = False, **kwargs) -> TwoBranch:
+    return TwoBranch(**_own_kwargs("samlab_two_branch", pretrained, kwargs))
