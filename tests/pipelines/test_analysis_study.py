@@ -41,13 +41,12 @@ def test_analysis_measures_every_trained_variant(project):
     assert sam["lr_rescaling_median"] == pytest.approx(rescaling[rescaling.model == "sam"]["factor"].median())
 
 
-@pytest.mark.slow
-def test_study_population_and_correlation(project):
+def _tiny_study(project):
     base = yaml.safe_load((project / "conf" / "base" / "parameters_study.yml").read_text())
     study = base["study"]
     study["training"].update(epochs=1, batch_size=16)
-    study["perturbation_batch_sizes"] = [4, 16]
-    study["seeds"] = [0]
+    study["perturbation_batch_sizes"] = [1, 4, 16]
+    study["seeds"] = [0, 1]
     study["forgetting_every"] = 10
     study["measure"] = {"subset": {"size": 64}, "hessian": {"iterations": 3}, "trace": {"samples": 2},
                         "m_sharpness": {"m": 16}, "adaptive_sharpness": {"m": 16}}
@@ -56,67 +55,92 @@ def test_study_population_and_correlation(project):
     toy = base["feature_study"]["toy"]
     toy["data"].update(n_train=256, n_val=32, n_test=128)
     toy["training"].update(epochs=2, batch_size=32)
-    toy["variants"] = {"sgd": {"name": "sgd"}, "sam_rho0p2": {"name": "sam", "rho": 0.2}}
-    toy["seeds"] = [0]
+    toy["rhos"] = [0.5]
+    toy["turns"] = [2.0]
+    toy["seeds"] = [0, 1]
     toy["forgetting_every"] = 5  # 16 updates in all
-    toy["measure"] = study["measure"]
-    base["feature_study"] = {"toy": toy}
+    toy["measure"] = {"subset": {"size": 256}, "bins": 2}
+    dominoes = base["feature_study"]["dominoes"]
+    dominoes["training"]["epochs"] = 1
+    dominoes["optimizers"] = {"lsam": {"name": "lsam"}}
+    dominoes["seeds"] = [0]
+    base["feature_study"] = {"toy": toy, "dominoes": dominoes, "cifar_mnist": base["feature_study"]["cifar_mnist"]}
     base["obf_sweep"] = {"gammas": [1.0e-12, 1.0], "lambdas": [None], "seeds": [0], "optimizer_defaults": {"rho": 0.1}}
+    base["study_runner"] = {"executor": "dask", "workers": 2}  # a LocalCluster of 2 worker processes
     (project / "conf" / "local" / "parameters_study.yml").write_text(yaml.safe_dump(base))
-    kedro(project, "run", "--pipeline", "study")
+    return base
+
+
+@pytest.mark.slow
+def test_study_population_and_correlation(project):
+    base = _tiny_study(project)
+    study = base["study"]
+    kedro(project, "run", "--pipelines", "study")
     out = project / "data" / "08_reporting"
     population = pd.read_csv(out / "study_population.csv")
-    assert sorted(population["variant"]) == ["study_sam_m16_s0", "study_sam_m4_s0", "study_sgd_s0"]
+    names = [f"study_sam_m{m}_s{s}" for m in (1, 4, 16) for s in (0, 1)]
+    assert sorted(population["variant"]) == sorted(names + ["study_sgd_s0", "study_sgd_s1"])
     sam = population.set_index("variant").loc["study_sam_m4_s0"]
     assert sam["forgetting_steps"] > 0 and sam["forgetting_output_kl"] > 0 and sam["forgetting_loss_increase"] > 0
+    # per chunk: with m = 1 each chunk is one sample, which exposes no information about the inputs
+    assert (population.set_index("variant").loc[["study_sam_m1_s0", "study_sam_m1_s1"], "forgetting_info_clean"] == 0).all()
     assert pd.isna(population.set_index("variant").loc["study_sgd_s0", "forgetting_output_kl"])
     assert population["test_accuracy"].between(0.1, 1).all()
-    corr = pd.read_csv(out / "study_correlation.csv")
-    assert list(corr.columns) == ["metric", "tau", "p_value", "n", "significant"]
-    assert set(corr["metric"]) == set(study["correlation"]["metrics"])
-    sharp = corr.set_index("metric").loc["hessian_top_eigenvalue"]
-    assert sharp["n"] == 3 and -1 <= sharp["tau"] <= 1 and 0 < sharp["p_value"] <= 1
-    assert corr.set_index("metric").loc["forgetting_output_kl", "n"] == 2  # SGD has no perturbation: left out
+    corr = pd.read_csv(out / "study_correlation.csv").set_index("metric")
+    assert set(corr.index) == set(study["correlation"]["metrics"])
+    assert (corr["n"] == 6).all()  # one population for every metric: the perturbed members, SGD beside it
+    assert corr["tau"].between(-1, 1).all() and corr["p_value"].between(0, 1).all()
     models = pd.read_csv(out / "study_models.csv")
-    assert {"model", "accuracy", "metric", "value", "perturbation", "m"} <= set(models.columns)
-    assert len(models) == 3 * len(study["correlation"]["metrics"])
+    assert len(models) == 6 * len(study["correlation"]["metrics"])
     tau_m = pd.read_csv(out / "study_tau_vs_m.csv")
-    assert sorted(set(tau_m["m"])) == [4, 16] and {"metric", "tau", "p_value"} <= set(tau_m.columns)
-    trajectories = pd.read_csv(out / "study_forgetting.csv")
-    assert {"variant", "step", "output_kl", "info_drop"} <= set(trajectories.columns)
-    features = pd.read_csv(out / "feature_study.csv").set_index("variant")
-    assert sorted(features.index) == ["features_toy_sam_rho0p2_s0", "features_toy_sgd_s0"]
-    assert list(features["rho"].sort_values()) == [0.0, 0.2]
-    for col in ("probe_easy_accuracy", "probe_hard_accuracy", "gini_real", "gini_phantom", "test_accuracy"):
-        assert features[col].between(0, 1).all(), col
-    assert (features["probe_easy_accuracy"] > 0.9).all()  # the easy feature is linearly separable
-    assert features["trajectory_gini_real"].between(0, 1).all()
-    assert pd.isna(features.loc["features_toy_sgd_s0", "trajectory_gini_phantom"])  # SGD takes no perturbation
-    assert 0 <= features.loc["features_toy_sam_rho0p2_s0", "trajectory_gini_phantom"] <= 1
-    balance = pd.read_csv(out / "feature_balance_trajectory.csv")
-    assert list(balance.columns) == ["variant", "step", "importance_mean", "phantom_importance_mean", "gini_real",
-                                     "gini_phantom"]
-    assert set(balance["variant"]) == set(features.index) and (balance["step"] % 5 == 0).all()
+    assert sorted(set(tau_m["m"])) == [1, 4, 16] and {"metric", "tau", "p_value", "significant"} <= set(tau_m.columns)
+    assert {"variant", "step", "output_kl", "info_drop"} <= set(pd.read_csv(out / "study_forgetting.csv").columns)
     assert set(pd.read_csv(out / "study_balance.csv")["variant"]) == set(population["variant"])
+    # the Dask workers' rows are bit-identical to this process running the same member
+    from samlab.study import run_member, tau_population
+
+    member = next(m for m in tau_population(study) if m.name == "study_sam_m4_s1")
+    saved = json.loads((project / "data" / "07_model_output" / "tau" / "rows" / f"{member.name}.json").read_text())
+    here = json.loads(json.dumps(run_member(member).row))
+    assert saved == here
+    assert (project / "data" / "06_models" / "tau" / f"{member.name}.pt").stat().st_size > 0
+
+    features = pd.read_csv(out / "feature_study.csv").set_index("variant")
+    toy = [f"features_toy_k{k}_{o}_s{s}" for k in (2,) for o in ("sgd_rho0", "lsam_rho0p5", "sam_rho0p5") for s in (0, 1)]
+    assert sorted(features.index) == sorted(toy + ["features_dominoes_sgd_rho0_s0", "features_dominoes_lsam_rho0p5_s0"])
+    two = features.loc[toy]
+    for col in ("probe_easy_phi_accuracy", "probe_hard_phi_accuracy", "probe_hard_phi_hidden_accuracy", "gini_real",
+                "gini_phantom", "test_accuracy"):
+        assert two[col].between(0, 1).all(), col
+    sgd = two[two["rho"] == 0]
+    assert (sgd["probe_easy_phi_accuracy"] > 0.9).all()  # the easy feature is linearly separable
+    assert (two["phantom_ratio"] > 0).all() and (two.loc[two["rho"] == 0, "factor_easy_median"] == 1).all()
+    summary = pd.read_csv(out / "feature_summary.csv")
+    lsam = summary[(summary.group == "toy_k2") & (summary.perturbation == "lsam") & (summary.metric == "phantom_ratio")]
+    assert sorted(lsam["rho"]) == [0.0, 0.5] and (lsam["n"] == 2).all() and lsam["ci95"].notna().all()
+    factors = pd.read_csv(out / "feature_lr_factors.csv")
+    assert len(factors) == 6 * (256 // 32) and {"factor_easy", "factor_hard", "perturbation", "rho"} <= set(factors.columns)
+    bins = pd.read_csv(out / "feature_lambda_bins.csv")
+    assert set(bins["weights"]) == {"real", "phantom"} and bins["median_lambda"].between(0, 1).all()
+    assert set(pd.read_csv(out / "feature_lorenz.csv")["weights"]) == {"real", "phantom"}
+    dom = features.loc["features_dominoes_lsam_rho0p5_s0"]
+    assert 0 <= dom["probe_hard_pre_logits_accuracy"] <= 1 and pd.isna(dom.get("phantom_ratio"))
+    balance = pd.read_csv(out / "feature_balance_trajectory.csv")
+    assert set(balance["variant"]) == set(toy)  # the dominoes run has fewer updates than forgetting_every
     obf = pd.read_csv(out / "obf_sweep.csv").sort_values("gamma")
     assert list(obf["variant"]) == ["obf_g1em12_lauto_s0", "obf_g1_lauto_s0"]
     assert list(obf["gamma"]) == [1e-12, 1.0] and list(obf["lambda"]) == [0.1, 0.1]  # λ = 1/C on 10 digit classes
     assert obf["accuracy"].between(0.1, 1).all() and (obf["forgetting_steps"] > 0).all()
-    assert (project / "data" / "06_models" / "obf_g1_lauto_s0" / "model.pt").stat().st_size > 0
 
 
-def test_study_is_generated_from_parameters_and_not_in_default(project, monkeypatch):
+def test_study_graph_is_fixed_and_not_in_default(project, monkeypatch):
     monkeypatch.chdir(project)
     from kedro.framework.project import configure_project, pipelines
 
     configure_project("samlab")
     study = pipelines["study"]
-    namespaces = {n.namespace for n in study.nodes if n.namespace}
-    assert "study_sam_m1_s0" in namespaces and "study_obf_m32_s1" in namespaces and "study_sgd_s0" in namespaces
-    tau = {n for n in namespaces if n.startswith("study_")}
-    assert len(tau) == 3 * 6 * 2 + 2  # (sam, obf, randsam) × m ∈ {1, …, 32} × 2 seeds + SGD × 2 seeds
-    assert "features_toy_sam_rho0p4_s1" in namespaces and "features_dominoes_lsam_s0" in namespaces
-    assert len({n for n in namespaces if n.startswith("obf_")}) == 4 * 4  # γ × λ × 1 seed
-    assert "obf_g1em12_l0p1_s0" in namespaces and "obf_sweep" in study.all_outputs()
-    assert not any(n.namespace and n.namespace.startswith("study_") for n in pipelines["__default__"].nodes)
-    assert {"sgd.analysis", "sam.analysis", "analysis_summary"} <= pipelines["__default__"].all_outputs()
+    assert not any(n.namespace for n in study.nodes)  # no namespace per member: partitions instead
+    assert {n.name for n in study.nodes} == {"run_tau_study", "collect_tau_study", "correlate", "run_obf_sweep",
+                                             "collect_obf_sweep", "run_feature_study", "collect_feature_study"}
+    assert {"study_correlation", "obf_sweep", "feature_summary", "tau_member_rows"} <= study.all_outputs()
+    assert not (study.all_outputs() & pipelines["__default__"].all_outputs())
