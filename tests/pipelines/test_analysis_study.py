@@ -125,6 +125,11 @@ def test_study_population_and_correlation(project):
     assert set(pd.read_csv(out / "feature_lorenz.csv")["weights"]) == {"real", "phantom"}
     dom = features.loc["features_dominoes_lsam_rho0p5_s0"]
     assert 0 <= dom["probe_hard_pre_logits_accuracy"] <= 1 and pd.isna(dom.get("phantom_ratio"))
+    import plotly.io
+
+    for fig in ("probe_error_vs_rho", "phantom_ratio_vs_rho", "lorenz_sgd_vs_lsam", "lr_factors", "lambda_bins"):
+        figure = plotly.io.read_json(out / "figures" / f"feature_{fig}.json")
+        assert len(figure.data) > 0, fig  # drawn, not the "nothing yet" figure
     balance = pd.read_csv(out / "feature_balance_trajectory.csv")
     assert set(balance["variant"]) == set(toy)  # the dominoes run has fewer updates than forgetting_every
     obf = pd.read_csv(out / "obf_sweep.csv").sort_values("gamma")
@@ -141,6 +146,7 @@ def test_study_graph_is_fixed_and_not_in_default(project, monkeypatch):
     study = pipelines["study"]
     assert not any(n.namespace for n in study.nodes)  # no namespace per member: partitions instead
     assert {n.name for n in study.nodes} == {"run_tau_study", "collect_tau_study", "correlate", "run_obf_sweep",
-                                             "collect_obf_sweep", "run_feature_study", "collect_feature_study"}
+                                             "collect_obf_sweep", "run_feature_study", "collect_feature_study",
+                                             "plot_feature_study"}
     assert {"study_correlation", "obf_sweep", "feature_summary", "tau_member_rows"} <= study.all_outputs()
     assert not (study.all_outputs() & pipelines["__default__"].all_outputs())

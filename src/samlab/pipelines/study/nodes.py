@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from samlab.reporting import study_features as figures
 from samlab.study import (
     MemberResult,
     data_available,
@@ -95,3 +96,11 @@ def collect_feature_study(rows: Partitions, tables: Partitions) -> tuple[pd.Data
     t = feature_tables(frame, per_member)
     return (frame, t["feature_summary"], t["feature_lorenz"], t["feature_lr_factors"], t["feature_lambda_bins"],
             t["feature_balance_trajectory"])
+
+
+def plot_feature_study(summary: pd.DataFrame, lorenz: pd.DataFrame, factors: pd.DataFrame,
+                       bins: pd.DataFrame) -> tuple:
+    """Paper 2's Fig. 2A, 2B, 3, 4, 5 (``samlab.reporting.study_features``)."""
+    return (figures.probe_error_vs_rho(summary), figures.phantom_ratio_vs_rho(summary),
+            figures.lorenz_sgd_vs_lsam(lorenz), figures.lr_factor_distributions(factors),
+            figures.lambda_bin_heatmaps(bins))

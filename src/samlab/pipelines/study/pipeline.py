@@ -9,7 +9,8 @@ The graph is fixed (it does not depend on the parameters): the populations are b
   ``study_models``, ``study_tau_vs_m``.
 - OBF sweep (paper 1, Fig. 3 style): ``params:obf_sweep`` (on ``params:study``'s data, model, training) → ``obf_sweep``.
 - Feature study (paper 2, Fig. 2–5): ``params:feature_study`` → ``feature_study``, ``feature_summary``,
-  ``feature_lorenz``, ``feature_lr_factors``, ``feature_lambda_bins``, ``feature_balance_trajectory``.
+  ``feature_lorenz``, ``feature_lr_factors``, ``feature_lambda_bins``, ``feature_balance_trajectory``, and
+  their figures ``feature_figure_*`` (plotly JSON under data/08_reporting/figures/).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from samlab.pipelines.study.nodes import (
     collect_obf_sweep,
     collect_tau_study,
     correlate,
+    plot_feature_study,
     run_feature_study,
     run_obf_sweep,
     run_tau_study,
@@ -43,4 +45,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(collect_feature_study, inputs=["features_member_rows", "features_member_tables"],
              outputs=["feature_study", "feature_summary", "feature_lorenz", "feature_lr_factors", "feature_lambda_bins",
                       "feature_balance_trajectory"], name="collect_feature_study"),
+        node(plot_feature_study, inputs=["feature_summary", "feature_lorenz", "feature_lr_factors", "feature_lambda_bins"],
+             outputs=["feature_figure_probe_error_vs_rho", "feature_figure_phantom_ratio_vs_rho",
+                      "feature_figure_lorenz_sgd_vs_lsam", "feature_figure_lr_factors", "feature_figure_lambda_bins"],
+             name="plot_feature_study"),
     ], tags=["study"])
