@@ -2,7 +2,7 @@
 
 - ``sequential``: one after another in this process (the reference).
 - ``process``: ``concurrent.futures.ProcessPoolExecutor`` with *spawn* workers (a fresh interpreter each: no
-  forked torch/OpenMP state), one per core by default.
+  forked torch/OpenMP state), one per core by default, kept for the next population of the same run.
 - ``dask``: a ``dask.distributed`` client — ``address`` of a running scheduler (a cluster started with
   ``dask scheduler`` / ``dask worker``, dask-jobqueue on SLURM/PBS, dask-kubernetes), or, without one, a
   ``LocalCluster`` of ``workers`` single-threaded worker processes.
@@ -14,6 +14,7 @@ in the population's order.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
 import os
@@ -52,13 +53,30 @@ def run_members(members: Sequence[Member], executor: str = "process", workers: i
     if executor == "sequential" or (executor == "process" and (workers == 1 or len(members) == 1)):
         done = [run_member(m) for m in todo]
     elif executor == "process":
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=_init_worker) as pool:
-            done = list(pool.map(run_member, todo))
+        done = list(_pool(workers).map(run_member, todo))
     else:
         done = _run_dask(todo, workers, address)
     by_name = {r.name: r for r in done}
     return [by_name[n] for n in names]
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool of ``workers`` spawned processes per process, reused by every population of a run (worker
+    start-up — a fresh interpreter importing torch — is paid once); shut down at exit."""
+    pool = _POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+        _POOLS[workers] = pool
+    return pool
+
+
+@atexit.register
+def shutdown_pools() -> None:
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(cancel_futures=True)
 
 
 def _run_dask(members: list[Member], workers: int, address: str | None) -> list[MemberResult]:

@@ -5,6 +5,8 @@ The graph is fixed (it does not depend on the parameters): the populations are b
 (``params:study_runner``) and save one partition per member (``{study}_member_rows``,
 ``{study}_member_tables``, ``{study}_checkpoints``); the collectors read those partitions.
 
+Tags ``tau``, ``obf_sweep``, ``features`` select one population (``kedro run --pipelines study --tags tau``).
+
 - τ study (paper 1, Fig. 2): ``params:study`` → ``study_population`` → ``study_correlation``,
   ``study_models``, ``study_tau_vs_m``.
 - OBF sweep (paper 1, Fig. 3 style): ``params:obf_sweep`` (on ``params:study``'s data, model, training) → ``obf_sweep``.
@@ -32,21 +34,21 @@ from samlab.pipelines.study.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline([
         node(run_tau_study, inputs=["params:study", "params:study_runner"],
-             outputs=["tau_member_rows", "tau_member_tables", "tau_checkpoints"], name="run_tau_study"),
+             outputs=["tau_member_rows", "tau_member_tables", "tau_checkpoints"], name="run_tau_study", tags=["tau"]),
         node(collect_tau_study, inputs=["tau_member_rows", "tau_member_tables"],
-             outputs=["study_population", "study_forgetting", "study_balance"], name="collect_tau_study"),
+             outputs=["study_population", "study_forgetting", "study_balance"], name="collect_tau_study", tags=["tau"]),
         node(correlate, inputs=["study_population", "params:study"],
-             outputs=["study_correlation", "study_models", "study_tau_vs_m"], name="correlate"),
+             outputs=["study_correlation", "study_models", "study_tau_vs_m"], name="correlate", tags=["tau"]),
         node(run_obf_sweep, inputs=["params:obf_sweep", "params:study", "params:study_runner"],
-             outputs=["obf_sweep_member_rows", "obf_sweep_member_tables", "obf_sweep_checkpoints"], name="run_obf_sweep"),
-        node(collect_obf_sweep, inputs="obf_sweep_member_rows", outputs="obf_sweep", name="collect_obf_sweep"),
+             outputs=["obf_sweep_member_rows", "obf_sweep_member_tables", "obf_sweep_checkpoints"], name="run_obf_sweep", tags=["obf_sweep"]),
+        node(collect_obf_sweep, inputs="obf_sweep_member_rows", outputs="obf_sweep", name="collect_obf_sweep", tags=["obf_sweep"]),
         node(run_feature_study, inputs=["params:feature_study", "params:study_runner"],
-             outputs=["features_member_rows", "features_member_tables", "features_checkpoints"], name="run_feature_study"),
+             outputs=["features_member_rows", "features_member_tables", "features_checkpoints"], name="run_feature_study", tags=["features"]),
         node(collect_feature_study, inputs=["features_member_rows", "features_member_tables"],
              outputs=["feature_study", "feature_summary", "feature_lorenz", "feature_lr_factors", "feature_lambda_bins",
-                      "feature_balance_trajectory"], name="collect_feature_study"),
+                      "feature_balance_trajectory"], name="collect_feature_study", tags=["features"]),
         node(plot_feature_study, inputs=["feature_summary", "feature_lorenz", "feature_lr_factors", "feature_lambda_bins"],
              outputs=["feature_figure_probe_error_vs_rho", "feature_figure_phantom_ratio_vs_rho",
                       "feature_figure_lorenz_sgd_vs_lsam", "feature_figure_lr_factors", "feature_figure_lambda_bins"],
-             name="plot_feature_study"),
+             name="plot_feature_study", tags=["features"]),
     ], tags=["study"])
