@@ -10,8 +10,17 @@ import torch
 import torch.nn.functional as F
 
 import samlab.models  # noqa: F401 - registers the small models
-from samlab.analysis.forgetting import input_exposed_information, kl_divergence, step_forgetting
-from samlab.analysis.two_branch import head_per_batch, lambda_bins, logistic_loss, phantom_head
+from samlab.analysis.forgetting import (
+    input_exposed_information,
+    kl_divergence,
+    step_forgetting,
+)
+from samlab.analysis.two_branch import (
+    head_per_batch,
+    lambda_bins,
+    logistic_loss,
+    phantom_head,
+)
 from samlab.optim import StepStats
 from samlab.study.summaries import mean_ci
 

@@ -4,7 +4,13 @@ import dataclasses
 
 import pytest
 
-from samlab.study import Member, feature_population, obf_population, perturbation_batch_sizes, tau_population
+from samlab.study import (
+    Member,
+    feature_population,
+    obf_population,
+    perturbation_batch_sizes,
+    tau_population,
+)
 
 COMMON = {"data": {"name": "digits"}, "model": {"name": "samlab_mlp"}, "training": {"batch_size": 4, "epochs": 1}}
 

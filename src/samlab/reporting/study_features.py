@@ -16,7 +16,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from samlab.reporting.common import TEMPLATE, colour, has_rows, nothing_yet, require_columns
+from samlab.reporting.common import (
+    TEMPLATE,
+    colour,
+    has_rows,
+    nothing_yet,
+    require_columns,
+)
 
 _NOT_YET = "No feature study yet: run `kedro run --pipelines study`."
 SUMMARY_COLUMNS = ("group", "perturbation", "rho", "metric", "mean", "ci95", "n")

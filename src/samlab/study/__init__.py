@@ -6,7 +6,14 @@ population out over local processes or a Dask cluster; ``summaries`` turns rows 
 """
 
 from samlab.study.fanout import EXECUTORS, run_members, runner_settings
-from samlab.study.member import Member, feature_population, feature_populations, obf_population, perturbation_batch_sizes, tau_population
+from samlab.study.member import (
+    Member,
+    feature_population,
+    feature_populations,
+    obf_population,
+    perturbation_batch_sizes,
+    tau_population,
+)
 from samlab.study.run import MemberResult, data_available, load_data, run_member
 
 __all__ = [

@@ -31,8 +31,9 @@ EXECUTORS = ("sequential", "process", "dask")
 
 
 def _init_worker() -> None:
-    import samlab  # noqa: F401 - the torchvision guard before timm, in a fresh interpreter
     import torch
+
+    import samlab  # noqa: F401 - the torchvision guard before timm, in a fresh interpreter
 
     torch.set_num_threads(1)
 

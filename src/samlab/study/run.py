@@ -19,9 +19,21 @@ from typing import Any
 import pandas as pd
 import torch
 
-from samlab.analysis import BalanceRecorder, ForgettingRecorder, gini, lorenz_table, phantom_importance_weights
+from samlab.analysis import (
+    BalanceRecorder,
+    ForgettingRecorder,
+    gini,
+    lorenz_table,
+    phantom_importance_weights,
+)
 from samlab.analysis.measure import measure_model
-from samlab.analysis.two_branch import branch_hidden, branch_output, head_per_batch, is_two_branch, lambda_bins
+from samlab.analysis.two_branch import (
+    branch_hidden,
+    branch_output,
+    head_per_batch,
+    is_two_branch,
+    lambda_bins,
+)
 from samlab.data import MissingRawFileError, PreparedData, TensorLoader, prepare_dataset
 from samlab.evaluate import evaluate
 from samlab.evaluate.probes import probe_table
