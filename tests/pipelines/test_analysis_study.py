@@ -55,14 +55,14 @@ def _tiny_study(project):
     toy = base["feature_study"]["toy"]
     toy["data"].update(n_train=256, n_val=32, n_test=128)
     toy["training"].update(epochs=2, batch_size=32)
-    toy["rhos"] = [0.5]
+    toy["optimizers"] = {"lsam": {"name": "lsam", "rhos": [0.5]}, "sam": {"name": "sam", "rhos": [0.05]}}
     toy["turns"] = [2.0]
     toy["seeds"] = [0, 1]
     toy["forgetting_every"] = 5  # 16 updates in all
     toy["measure"] = {"subset": {"size": 256}, "bins": 2}
     dominoes = base["feature_study"]["dominoes"]
     dominoes["training"]["epochs"] = 1
-    dominoes["optimizers"] = {"lsam": {"name": "lsam"}}
+    dominoes["optimizers"] = {"lsam": {"name": "lsam", "rhos": [0.5]}}
     dominoes["seeds"] = [0]
     base["feature_study"] = {"toy": toy, "dominoes": dominoes, "cifar_mnist": base["feature_study"]["cifar_mnist"]}
     base["obf_sweep"] = {"gammas": [1.0e-12, 1.0], "lambdas": [None], "seeds": [0], "optimizer_defaults": {"rho": 0.1}}
@@ -106,7 +106,7 @@ def test_study_population_and_correlation(project):
     assert (project / "data" / "06_models" / "tau" / f"{member.name}.pt").stat().st_size > 0
 
     features = pd.read_csv(out / "feature_study.csv").set_index("variant")
-    toy = [f"features_toy_k{k}_{o}_s{s}" for k in (2,) for o in ("sgd_rho0", "lsam_rho0p5", "sam_rho0p5") for s in (0, 1)]
+    toy = [f"features_toy_k{k}_{o}_s{s}" for k in (2,) for o in ("sgd_rho0", "lsam_rho0p5", "sam_rho0p05") for s in (0, 1)]
     assert sorted(features.index) == sorted(toy + ["features_dominoes_sgd_rho0_s0", "features_dominoes_lsam_rho0p5_s0"])
     two = features.loc[toy]
     for col in ("probe_easy_phi_accuracy", "probe_hard_phi_accuracy", "probe_hard_phi_hidden_accuracy", "gini_real",

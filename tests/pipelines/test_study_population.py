@@ -51,6 +51,8 @@ def test_feature_population_has_sgd_as_rho_zero_at_every_complexity():
     assert m.data == {"name": "toy", "turns": 2.5} and m.group == "toy_k2p5" and m.optimizer["rho"] == 0.5
     sgd = members["features_toy_k1_sgd_rho0_s0"]
     assert sgd.optimizer == {"lr": 0.1, "name": "sgd"} and sgd.rho == 0.0 and sgd.kind == "features"
+    own = feature_population("toy", {**fs, "optimizers": {"sam": {"name": "sam", "rhos": [0.01]}}})
+    assert sorted({m.rho for m in own}) == [0.0, 0.01] and "rhos" not in own[-1].optimizer
     with pytest.raises(ValueError, match="> 0"):
         feature_population("toy", {**fs, "rhos": [0.0]})
     with pytest.raises(ValueError, match="may not contain"):

@@ -122,14 +122,15 @@ def obf_population(sweep: dict[str, Any], study: dict[str, Any]) -> list[Member]
 
 def feature_population(name: str, fs: dict[str, Any]) -> list[Member]:
     """Paper 2: per feature set, every optimizer × ρ (SGD as ρ = 0) × seed, at every spiral complexity
-    (``turns``, toy sets only): ``features_<set>[_k<turns>]_<optimizer>_rho<ρ>_s<seed>``."""
+    (``turns``, toy sets only): ``features_<set>[_k<turns>]_<optimizer>_rho<ρ>_s<seed>``. An optimizer's own
+    ``rhos`` list replaces the set's grid (SAM perturbs every weight and needs a smaller ρ than LSAM)."""
     defaults = fs.get("optimizer_defaults", {})
-    rhos = [float(r) for r in fs.get("rhos", [])]
-    optimizers = fs.get("optimizers", {})
-    if not optimizers or not rhos:
+    optimizers = {k: dict(v) for k, v in (fs.get("optimizers") or {}).items()}
+    grids = {k: [float(r) for r in cfg.pop("rhos", fs.get("rhos", []))] for k, cfg in optimizers.items()}
+    if not optimizers or not all(grids.values()):
         raise ValueError(f"feature_study.{name}: needs `optimizers` (name → config) and a `rhos` grid")
-    if any(r <= 0 for r in rhos):
-        raise ValueError(f"feature_study.{name}: ρ grid values must be > 0 (SGD is ρ = 0), got {rhos}")
+    if any(r <= 0 for g in grids.values() for r in g):
+        raise ValueError(f"feature_study.{name}: ρ grid values must be > 0 (SGD is ρ = 0), got {grids}")
     common = _common(fs)
     turns = fs.get("turns") or [None]
     seeds = [int(s) for s in fs.get("seeds", [0])]
@@ -144,7 +145,7 @@ def feature_population(name: str, fs: dict[str, Any]) -> list[Member]:
             members.append(Member(f"{stem}_sgd_rho0_s{s}", perturbation="sgd", optimizer=_merge(plain, {"name": "sgd"}),
                                   seed=s, rho=0.0, **base))
             for opt, cfg in optimizers.items():
-                for r in rhos:
+                for r in grids[opt]:
                     members.append(Member(f"{stem}_{opt}_rho{_tag(r)}_s{s}", perturbation=opt,
                                           optimizer=_merge(defaults, cfg, {"rho": r}), seed=s, rho=r, **base))
     return members

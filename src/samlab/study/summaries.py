@@ -23,7 +23,10 @@ from samlab.analysis import correlation_table
 
 def tau_tables(population: pd.DataFrame, cfg: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(``study_correlation``: metric, tau, p_value, n, significant; ``study_models``: model, accuracy, metric,
-    value, perturbation, m; ``study_tau_vs_m``: metric, m, tau, p_value, n, significant)."""
+    value, perturbation, m; ``study_tau_vs_m``: metric, m, tau, p_value, n, significant).
+
+    The pooled τ uses ``strata`` (e.g. within seeds); the per-m τ uses ``per_m_strata`` (default None: pooled
+    over seeds, since one m and one seed hold only one member per perturbation)."""
     target, metrics, strata = cfg.get("target", "test_accuracy"), list(cfg["metrics"]), cfg.get("strata")
     perms, seed, alpha = int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)), float(cfg.get("alpha", 0.05))
     perturbed = population.dropna(subset=["m"])
@@ -31,8 +34,9 @@ def tau_tables(population: pd.DataFrame, cfg: dict[str, Any]) -> tuple[pd.DataFr
     models = perturbed.melt(id_vars=["variant", target, "perturbation", "m"], value_vars=metrics, var_name="metric",
                             value_name="value").rename(columns={"variant": "model", target: "accuracy"})
     per_m = []
+    per_m_strata = cfg.get("per_m_strata")  # within one m a seed holds only one member per perturbation
     for m, group in perturbed.groupby("m"):
-        t = correlation_table(group, metrics, target, perms, seed, alpha, strata=strata)
+        t = correlation_table(group, metrics, target, perms, seed, alpha, strata=per_m_strata)
         t.insert(1, "m", int(m))
         per_m.append(t)
     tau_vs_m = pd.concat(per_m, ignore_index=True) if per_m else pd.DataFrame(
