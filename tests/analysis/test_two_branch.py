@@ -97,3 +97,14 @@ def test_mean_ci_is_the_student_t_half_width():
     half = 4.302652729911275 * np.std([1.0, 2.0, 4.0], ddof=1) / math.sqrt(3)  # t_{0.975, 2}
     assert t.loc["a", "mean"] == pytest.approx(7 / 3) and t.loc["a", "ci95"] == pytest.approx(half)
     assert t.loc["b", "n"] == 1 and math.isnan(t.loc["b", "ci95"])
+
+
+def test_feature_summary_puts_each_groups_sgd_at_rho_zero_of_its_own_optimizers():
+    from samlab.study.summaries import feature_tables
+
+    rows = pd.DataFrame({"variant": list("abcde"), "group": ["g1"] * 3 + ["g2"] * 2,
+                         "perturbation": ["sgd", "lsam", "sam", "sgd", "sam"], "rho": [0, 0.1, 0.1, 0, 0.1], "seed": 0,
+                         "test_accuracy": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    t = feature_tables(rows, {})["feature_summary"].set_index(["group", "perturbation", "rho"])["mean"]
+    assert t[("g1", "lsam", 0.0)] == 1.0 and t[("g1", "sam", 0.0)] == 1.0 and t[("g2", "sam", 0.0)] == 4.0
+    assert ("g2", "lsam", 0.0) not in t.index

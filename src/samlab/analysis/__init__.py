@@ -1,7 +1,7 @@
-"""Why SAM works, measured: sharpness, perturbed forgetting, feature balance, probes, τ correlation.
+"""Why SAM works, measured: sharpness, perturbed forgetting, feature balance (and paper 2's two-branch measurements), τ correlation.
 
 Kedro-free; every function takes a model, a loss and tensors (or a ``PreparedData``) and returns numbers or
-tidy pandas tables. The column schemas are in each module's docstring and the README's "Analysis" section.
+tidy pandas tables. The column schemas are in each module's docstring. Probes live in ``samlab.evaluate.probes``.
 """
 
 from samlab.analysis.correlation import correlation_table, kendall_tau_test

@@ -74,14 +74,16 @@ def _tagged(tables: dict[str, pd.DataFrame], rows: pd.DataFrame) -> pd.DataFrame
 
 
 def feature_tables(rows: pd.DataFrame, tables: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
-    """``feature_summary`` (group, perturbation, rho, metric, mean, ci95, n; SGD rows appear under every
-    perturbation as its ρ = 0), ``feature_lorenz`` (group, variant, perturbation, rho, seed, weights,
+    """``feature_summary`` (group, perturbation, rho, metric, mean, ci95, n; a group's SGD rows appear under
+    each of that group's perturbations as its ρ = 0), ``feature_lorenz`` (group, variant, perturbation, rho, seed, weights,
     fraction, cumulative_share), ``feature_lr_factors`` (per batch: group, perturbation, rho, seed, batch,
     factor_easy, factor_hard, phantom_ratio), ``feature_lambda_bins`` (per member and bin)."""
-    perturbed = sorted(set(rows["perturbation"]) - {"sgd"})
-    sgd = rows[rows["perturbation"] == "sgd"]
-    rows_rho0 = pd.concat([rows[rows["perturbation"] != "sgd"]] + [sgd.assign(perturbation=p) for p in perturbed],
-                          ignore_index=True)
+    parts = []
+    for _, g in rows.groupby("group", sort=False):
+        sgd = g[g["perturbation"] == "sgd"]
+        parts += [g[g["perturbation"] != "sgd"]] + [sgd.assign(perturbation=p)
+                                                    for p in sorted(set(g["perturbation"]) - {"sgd"})]
+    rows_rho0 = pd.concat(parts, ignore_index=True)
     summary = mean_ci(rows_rho0, ["group", "perturbation", "rho"], FEATURE_METRICS)
     lorenz = _tagged({k: v["lorenz"] for k, v in tables.items() if "lorenz" in v}, rows)
     head = _tagged({k: v["head"] for k, v in tables.items() if "head" in v}, rows)
