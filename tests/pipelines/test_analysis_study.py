@@ -59,7 +59,7 @@ def _tiny_study(project):
     toy["turns"] = [2.0]
     toy["seeds"] = [0, 1]
     toy["forgetting_every"] = 5  # 16 updates in all
-    toy["measure"] = {"subset": {"size": 256}, "bins": 2}
+    toy["measure"] = {"subset": {"size": 256}, "bins": 2, "early_epoch": 1}
     dominoes = base["feature_study"]["dominoes"]
     dominoes["training"]["epochs"] = 1
     dominoes["optimizers"] = {"lsam": {"name": "lsam", "rhos": [0.5]}}
@@ -122,6 +122,7 @@ def test_study_population_and_correlation(project):
     assert len(factors) == 6 * (256 // 32) and {"factor_easy", "factor_hard", "perturbation", "rho"} <= set(factors.columns)
     bins = pd.read_csv(out / "feature_lambda_bins.csv")
     assert set(bins["weights"]) == {"real", "phantom"} and bins["median_lambda"].between(0, 1).all()
+    assert sorted(set(bins["epoch"])) == [1, 2] and two["gini_real_early"].between(0, 1).all()
     assert set(pd.read_csv(out / "feature_lorenz.csv")["weights"]) == {"real", "phantom"}
     dom = features.loc["features_dominoes_lsam_rho0p5_s0"]
     assert 0 <= dom["probe_hard_pre_logits_accuracy"] <= 1 and pd.isna(dom.get("phantom_ratio"))

@@ -4,7 +4,7 @@
 - ``phantom_ratio_vs_rho`` (Fig. 2B) and ``probe_error_vs_rho`` (Fig. 2A): mean ± 95 % CI over seeds vs ρ,
   SGD at ρ = 0, one panel per feature set (and spiral complexity);
 - ``lorenz_sgd_vs_lsam`` (Fig. 3): real λ of the SGD checkpoints vs phantom λ̃ of the LSAM checkpoints at the
-  largest ρ, seeds averaged per fraction;
+  largest ρ, seeds averaged per fraction (at the earliest measured epoch: see ``measure.early_epoch``);
 - ``lr_factor_distributions`` (Fig. 4): ṽ_easy/v_easy and ṽ_hard/v_hard over batches, per optimizer and ρ;
 - ``lambda_bin_heatmaps`` (Fig. 5): median λ per bin of the contributions y·v_easy·Φ_easy (x) and
   y·v_hard·Φ_hard (y), SGD (real λ) beside LSAM at the largest ρ (phantom λ̃).
@@ -67,6 +67,14 @@ def probe_error_vs_rho(summary: pd.DataFrame | None) -> go.Figure:
                   "Hard-feature probe error vs ρ", "probe error", error=True)
 
 
+def _earliest(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The rows of the earliest measured epoch (λ is ~0 everywhere at the end of training), and a label."""
+    if "epoch" not in table or table["epoch"].isna().all():
+        return table, "final weights"
+    first = table["epoch"].min()
+    return table[table["epoch"] == first], f"after epoch {int(first)}"
+
+
 def _largest_lsam(table: pd.DataFrame, group: str) -> pd.DataFrame:
     lsam = table[(table["group"] == group) & (table["perturbation"] == "lsam")]
     return lsam[lsam["rho"] == lsam["rho"].max()] if len(lsam) else lsam
@@ -77,6 +85,8 @@ def lorenz_sgd_vs_lsam(lorenz: pd.DataFrame | None) -> go.Figure:
     if not has_rows(lorenz):
         return nothing_yet(title, _NOT_YET)
     require_columns(lorenz, ("group", "perturbation", "rho", "weights", "fraction", "cumulative_share"), "feature Lorenz")
+    lorenz, when = _earliest(lorenz)
+    title += f", {when}"
     groups = list(dict.fromkeys(lorenz["group"]))
     fig = make_subplots(rows=1, cols=len(groups), subplot_titles=groups, shared_yaxes=True)
     for col, group in enumerate(groups, start=1):
@@ -121,6 +131,8 @@ def lambda_bin_heatmaps(bins: pd.DataFrame | None) -> go.Figure:
         return nothing_yet(title, _NOT_YET)
     require_columns(bins, ("group", "perturbation", "rho", "weights", "easy_bin", "hard_bin", "median_lambda"),
                     "feature λ bins")
+    bins, when = _earliest(bins)
+    title += f", {when}"
     groups = list(dict.fromkeys(bins["group"]))
     titles = [f"{g}: {w}" for g in groups for w in ("SGD, real λ", "LSAM largest ρ, phantom λ̃")]
     fig = make_subplots(rows=len(groups), cols=2, subplot_titles=titles)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -41,6 +42,7 @@ from samlab.models import model_from_checkpoint
 from samlab.optim import StepStats
 from samlab.study.member import Member
 from samlab.train import create_loss, train
+from samlab.train.checkpoint import CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +83,8 @@ def _finite(x: float) -> float:
 
 
 def feature_measurements(model: torch.nn.Module, data: PreparedData, member: Member) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Paper 2's measurements of one trained model: test accuracy, probes per feature, real λ vs phantom λ̃
-    (Gini, Lorenz) on the training set; for the two-branch model also Φ-probes, v, ṽ per batch and λ bins."""
-    loss_fn = create_loss(member.training.get("loss", "ce"))
+    """Paper 2's measurements of one trained model: test accuracy, probes per feature; for the two-branch model
+    also Φ-probes and v, ṽ per batch (λ vs λ̃: ``balance_measurements``)."""
     eval_batch = int(member.training.get("eval_batch_size", 512))
     metrics: dict[str, Any] = {}
     scores = evaluate(model, TensorLoader(*data.splits["test"], eval_batch, data.normalise))
@@ -104,7 +105,6 @@ def feature_measurements(model: torch.nn.Module, data: PreparedData, member: Mem
                                            feature_fn=branch_hidden(feat)).assign(on="phi_hidden"))
         head = head_per_batch(model, x, y, rho_ref, int(member.training["batch_size"]), seed=member.seed)
         tables["head"] = head
-        tables["lambda_bins"] = lambda_bins(model, x, y, rho_ref, int(cfg.get("bins", 4)))
         v = model.get_classifier().weight.detach().double().view(-1)
         metrics.update(weight_ratio=float(v[1].abs() / v[0].abs()),
                        phantom_ratio=float(head["phantom_ratio"].median()),
@@ -114,10 +114,25 @@ def feature_measurements(model: torch.nn.Module, data: PreparedData, member: Mem
     tables["probes"] = probes
     for r in probes.itertuples():
         metrics[f"probe_{r.feature}_{r.on}_accuracy"] = r.accuracy
-    weights = phantom_importance_weights(model, loss_fn, x, y, rho_ref, last_layer=True)
-    metrics.update(gini_real=gini(weights["real"]), gini_phantom=gini(weights["phantom"]))
-    tables["lorenz"] = lorenz_table(weights["real"].numpy(), weights["phantom"].numpy(), int(cfg.get("lorenz_points", 101)))
     return metrics, tables
+
+
+def balance_measurements(model: torch.nn.Module, data: PreparedData, member: Member, epoch: int
+                         ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """λ vs phantom λ̃ (Gini, Lorenz; and the λ bins of the two-branch model) on the training set, tagged with
+    the ``epoch`` of the weights: at the end of training almost every λ is 0, so paper 2's Fig. 3 and 5 are
+    also measured at an early epoch (``measure.early_epoch``)."""
+    cfg = member.measure
+    size = int(cfg.get("subset", {}).get("size", 1024))
+    images, labels = data.splits["train"]
+    x, y = data.normalise(images[:size]), labels[:size]
+    loss_fn = create_loss(member.training.get("loss", "ce"))
+    weights = phantom_importance_weights(model, loss_fn, x, y, member.rho, last_layer=True)
+    tables = {"lorenz": lorenz_table(weights["real"].numpy(), weights["phantom"].numpy(),
+                                     int(cfg.get("lorenz_points", 101))).assign(epoch=epoch)}
+    if is_two_branch(model):
+        tables["lambda_bins"] = lambda_bins(model, x, y, member.rho, int(cfg.get("bins", 4))).assign(epoch=epoch)
+    return {"gini_real": gini(weights["real"]), "gini_phantom": gini(weights["phantom"])}, tables
 
 
 def run_member(member: Member) -> MemberResult:
@@ -139,8 +154,15 @@ def _run(member: Member) -> MemberResult:
         forgetting(update, stats)
         balance(update, stats)
 
-    result = train(data, member.model, member.optimizer, {**member.training, "seed": member.seed}, name=member.name,
-                   on_step=on_step)
+    early = member.measure.get("early_epoch") if member.kind == "features" else None
+    with tempfile.TemporaryDirectory(prefix="samlab-member-") as tmp:
+        store = CheckpointStore(tmp, keep=None) if early else None
+        result = train(data, member.model, member.optimizer, {**member.training, "seed": member.seed},
+                       name=member.name, checkpoints=store, on_step=on_step)
+        early_model = None
+        if early and int(early) in store.epochs():
+            early_model = model_from_checkpoint({"model_config": result.checkpoint["model_config"],
+                                                 "state_dict": store.load(int(early))["model"]})
     model = model_from_checkpoint(result.checkpoint)
     tables = {"forgetting": forgetting.table(), "balance": balance.table(), "history": pd.DataFrame(result.history)}
     row: dict[str, Any] = member.spec()
@@ -157,7 +179,13 @@ def _run(member: Member) -> MemberResult:
                    accuracy=scores["accuracy"], test_loss=scores["loss"])
     else:
         metrics, extra = feature_measurements(model, data, member)
-        row.update(metrics)
+        final, balance_tables = balance_measurements(model, data, member, int(member.training.get("epochs", 0)))
+        row.update(metrics, **final)
+        if early_model is not None:
+            at_early, early_tables = balance_measurements(early_model, data, member, int(early))
+            row.update({f"{k}_early": v for k, v in at_early.items()}, early_epoch=int(early))
+            balance_tables = {k: pd.concat([balance_tables[k], early_tables[k]], ignore_index=True) for k in balance_tables}
+        extra.update(balance_tables)
         if "turns" in member.data:
             row["turns"] = float(member.data["turns"])
         tables.update(extra)

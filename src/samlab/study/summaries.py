@@ -64,7 +64,8 @@ def mean_ci(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], level
 FEATURE_METRICS = ["test_accuracy", "probe_easy_pre_logits_accuracy", "probe_hard_pre_logits_accuracy",
                    "probe_easy_phi_accuracy", "probe_hard_phi_accuracy", "probe_easy_phi_hidden_accuracy",
                    "probe_hard_phi_hidden_accuracy", "weight_ratio", "phantom_ratio", "factor_easy_median",
-                   "factor_hard_median", "gini_real", "gini_phantom", "trajectory_gini_real", "trajectory_gini_phantom"]
+                   "factor_hard_median", "gini_real", "gini_phantom", "gini_real_early", "gini_phantom_early",
+                   "trajectory_gini_real", "trajectory_gini_phantom"]
 
 
 def _tagged(tables: dict[str, pd.DataFrame], rows: pd.DataFrame) -> pd.DataFrame:
