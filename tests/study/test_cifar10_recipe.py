@@ -29,7 +29,7 @@ def test_recipe_is_paper_scale():
 
 @pytest.mark.slow
 def test_recipe_rehearsed_on_a_tiny_cifar10_archive(project):
-    write_cifar10(project / "data" / "01_raw", per_batch=12, test=20)
+    write_cifar10(project / "data" / "01_raw", per_batch=20, test=20)
     params = recipe()
     study = params["study"]
     study["data"]["md5"] = None  # the tiny archive is not the published one
