@@ -108,3 +108,13 @@ def test_feature_summary_puts_each_groups_sgd_at_rho_zero_of_its_own_optimizers(
     t = feature_tables(rows, {})["feature_summary"].set_index(["group", "perturbation", "rho"])["mean"]
     assert t[("g1", "lsam", 0.0)] == 1.0 and t[("g1", "sam", 0.0)] == 1.0 and t[("g2", "sam", 0.0)] == 4.0
     assert ("g2", "lsam", 0.0) not in t.index
+
+
+def test_tau_figure_is_solid_only_between_significant_points():
+    from samlab.reporting.study_tau import tau_vs_m_panels
+
+    table = pd.DataFrame({"metric": ["kl"] * 3, "m": [1, 2, 4], "tau": [0.5, 0.6, 0.1], "p_value": [0.01, 0.02, 0.5]})
+    lines = [t for t in tau_vs_m_panels(table).data if t.mode == "lines"]
+    assert [t.line.dash for t in lines] == ["solid", "dot"]
+    markers = next(t for t in tau_vs_m_panels(table).data if t.mode == "markers")
+    assert list(markers.marker.symbol) == ["circle", "circle", "circle-open"]

@@ -93,6 +93,7 @@ def test_study_population_and_correlation(project):
     models = pd.read_csv(out / "study_models.csv")
     assert len(models) == 6 * len(study["correlation"]["metrics"])
     tau_m = pd.read_csv(out / "study_tau_vs_m.csv")
+    assert (out / "figures" / "tau_vs_m_panels.json").stat().st_size > 0
     assert sorted(set(tau_m["m"])) == [1, 4, 16] and {"metric", "tau", "p_value", "significant"} <= set(tau_m.columns)
     assert {"variant", "step", "output_kl", "info_drop"} <= set(pd.read_csv(out / "study_forgetting.csv").columns)
     assert set(pd.read_csv(out / "study_balance.csv")["variant"]) == set(population["variant"])
@@ -148,6 +149,6 @@ def test_study_graph_is_fixed_and_not_in_default(project, monkeypatch):
     assert not any(n.namespace for n in study.nodes)  # no namespace per member: partitions instead
     assert {n.name for n in study.nodes} == {"run_tau_study", "collect_tau_study", "correlate", "run_obf_sweep",
                                              "collect_obf_sweep", "run_feature_study", "collect_feature_study",
-                                             "plot_feature_study"}
+                                             "plot_feature_study", "plot_tau_study"}
     assert {"study_correlation", "obf_sweep", "feature_summary", "tau_member_rows"} <= study.all_outputs()
     assert not (study.all_outputs() & pipelines["__default__"].all_outputs())

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from samlab.reporting import study_features as figures
+from samlab.reporting.study_tau import tau_vs_m_panels
 from samlab.study import (
     MemberResult,
     data_available,
@@ -104,3 +105,8 @@ def plot_feature_study(summary: pd.DataFrame, lorenz: pd.DataFrame, factors: pd.
     return (figures.probe_error_vs_rho(summary), figures.phantom_ratio_vs_rho(summary),
             figures.lorenz_sgd_vs_lsam(lorenz), figures.lr_factor_distributions(factors),
             figures.lambda_bin_heatmaps(bins))
+
+
+def plot_tau_study(tau_vs_m: pd.DataFrame, study: dict[str, Any]):
+    """Paper 1's Fig. 2: τ vs m per metric, solid only where p ≤ alpha (``samlab.reporting.study_tau``)."""
+    return tau_vs_m_panels(tau_vs_m, float(study["correlation"].get("alpha", 0.05)))

@@ -8,7 +8,7 @@ The graph is fixed (it does not depend on the parameters): the populations are b
 Tags ``tau``, ``obf_sweep``, ``features`` select one population (``kedro run --pipelines study --tags tau``).
 
 - τ study (paper 1, Fig. 2): ``params:study`` → ``study_population`` → ``study_correlation``,
-  ``study_models``, ``study_tau_vs_m``.
+  ``study_models``, ``study_tau_vs_m`` and its figure ``tau_figure_tau_vs_m`` (solid only where p ≤ 0.05).
 - OBF sweep (paper 1, Fig. 3 style): ``params:obf_sweep`` (on ``params:study``'s data, model, training) → ``obf_sweep``.
 - Feature study (paper 2, Fig. 2–5): ``params:feature_study`` → ``feature_study``, ``feature_summary``,
   ``feature_lorenz``, ``feature_lr_factors``, ``feature_lambda_bins``, ``feature_balance_trajectory``, and
@@ -25,6 +25,7 @@ from samlab.pipelines.study.nodes import (
     collect_tau_study,
     correlate,
     plot_feature_study,
+    plot_tau_study,
     run_feature_study,
     run_obf_sweep,
     run_tau_study,
@@ -39,6 +40,8 @@ def create_pipeline(**kwargs) -> Pipeline:
              outputs=["study_population", "study_forgetting", "study_balance"], name="collect_tau_study", tags=["tau"]),
         node(correlate, inputs=["study_population", "params:study"],
              outputs=["study_correlation", "study_models", "study_tau_vs_m"], name="correlate", tags=["tau"]),
+        node(plot_tau_study, inputs=["study_tau_vs_m", "params:study"], outputs="tau_figure_tau_vs_m",
+             name="plot_tau_study", tags=["tau"]),
         node(run_obf_sweep, inputs=["params:obf_sweep", "params:study", "params:study_runner"],
              outputs=["obf_sweep_member_rows", "obf_sweep_member_tables", "obf_sweep_checkpoints"], name="run_obf_sweep", tags=["obf_sweep"]),
         node(collect_obf_sweep, inputs="obf_sweep_member_rows", outputs="obf_sweep", name="collect_obf_sweep", tags=["obf_sweep"]),
