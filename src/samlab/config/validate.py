@@ -117,7 +117,7 @@ def check_training(block: str, cfg: Any, n_train: int | None = None) -> list[Pro
     if not isinstance(cfg, dict):
         return [Problem(block, "", f"must be a mapping of settings, got {cfg!r}")]
     problems = check_dataclass(block, cfg, TrainConfig, train_config_keys())
-    if problems:
+    if any(p.key in ("batch_size", "accum_steps", "loss", "label_smoothing") for p in problems):
         return problems
     try:
         create_loss(cfg.get("loss", "ce"), cfg.get("label_smoothing", 0.0))
@@ -396,3 +396,15 @@ def check_parameters(params: dict[str, Any], blocks: Iterable[str] | None = None
     problems = validate_parameters(params, blocks, variants)
     if problems:
         raise ConfigError(problems, what)
+
+
+def check_train_inputs(model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any],
+                       name: str = "model") -> None:
+    """The Python API's check (``samlab.train.train``): the model, optimizer and training blocks of one run,
+    every problem at once, named after the run (the variant)."""
+    problems = check_model_block(f"{name}.model", model_cfg) + check_training(f"{name}.training", train_cfg)
+    batch = train_cfg.get("batch_size", 64)
+    per_rank = batch // world_size() if isinstance(batch, int) and batch > 0 and batch % world_size() == 0 else None
+    problems += check_optimizer(f"{name}.optimizer", optimizer_cfg, per_rank)
+    if problems:
+        raise ConfigError(problems, f"the settings of {name!r}")

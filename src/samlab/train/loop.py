@@ -23,6 +23,8 @@ import torch
 from timm.scheduler import create_scheduler_v2
 from tqdm.auto import tqdm
 
+from samlab.config.problems import raise_unknown_keys
+from samlab.config.validate import check_train_inputs
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
@@ -88,10 +90,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
-        extra = {k: v for k, v in cfg.items() if k not in known}
-        if extra:
-            log.warning("training settings not used by the loop: %s", sorted(extra))
-        return cls(**{k: v for k, v in cfg.items() if k in known}, extra=extra)
+        raise_unknown_keys("training", cfg, known)  # a typo (`epoch: 1`) must not train the default epochs
+        return cls(**cfg)
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "extra"}
@@ -169,6 +169,7 @@ def train(
     ``return_outputs=True``, with the micro-batch's ``targets``), e.g. ``samlab.analysis.ForgettingRecorder``
     or ``BalanceRecorder``; ``update`` counts from 1.
     """
+    check_train_inputs(model_cfg, optimizer_cfg, train_cfg.as_dict() if isinstance(train_cfg, TrainConfig) else train_cfg, name)
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
     opt_name = opt_cfg.pop("name", None)
