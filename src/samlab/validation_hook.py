@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 class ValidateParametersHook:
     @hook_impl
-    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:  # noqa: ARG002 - hook signature
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         params = catalog.load("parameters")
         blocks = blocks_used(pipeline.inputs())
         problems = validate_parameters(params, blocks)

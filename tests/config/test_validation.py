@@ -40,44 +40,44 @@ def test_the_shipped_parameters_of_every_environment_are_valid():
 
 
 @pytest.mark.parametrize(("edit", "expected"), [
-    (lambda p: p["sgd"]["optimizer"].update(lr=0), "sgd.optimizer.lr: input should be greater than 0, got 0"),
-    (lambda p: p["sam"]["optimizer"].update(rho=-0.1), "sam.optimizer.rho: input should be greater than or equal to 0"),
-    (lambda p: p["sam"]["optimizer"].update(rhoo=0.1), "sam.optimizer.rhoo: unknown setting for optimizer 'sam' on base "
-                                                       "'sgd' (did you mean 'rho'?)"),
-    (lambda p: p["sgd"]["optimizer"].update(rho=0.1), "sgd.optimizer.rho: unknown setting for optimizer 'sgd' on base 'sgd' "
-                                                      "('rho' is a setting of the perturbed variants"),
+    (lambda p: p["sgd"]["optimizer"].update(lr=0), "sgd.optimizer.lr: lr must be > 0, got 0"),
+    (lambda p: p["sam"]["optimizer"].update(rho=-0.1), "sam.optimizer.rho: rho must be >= 0, got -0.1"),
+    (lambda p: p["sam"]["optimizer"].update(rhoo=0.1), ("sam.optimizer.rhoo: unknown setting for optimizer 'sam' on base "
+                                                        "'sgd' (did you mean 'rho'?)")),
+    (lambda p: p["sgd"]["optimizer"].update(rho=0.1), ("sgd.optimizer.rho: unknown setting for optimizer 'sgd' on base 'sgd' "
+                                                       "('rho' is a setting of the perturbed variants")),
     (lambda p: p["sam"]["optimizer"].update(name="sma"), "sam.optimizer.name: unknown optimizer 'sma' (did you mean 'sam'?)"),
     (lambda p: p["model"].update(name="resnet10"), "model.name: unknown model 'resnet10' (did you mean 'resnet10t'?)"),
     (lambda p: p["data"].update(name="digit"), "data.name: unknown data set 'digit' (did you mean 'digits'?)"),
     (lambda p: p["training"].update(epoch=1), "training.epoch: unknown setting (did you mean 'epochs'?)"),
     (lambda p: p["training"].update(epochs=-1), "training: epochs must be >= 0, got -1"),
     (lambda p: p["training"].update(schedule="cosin"), "training: unknown schedule 'cosin'"),
-    (lambda p: p["training"].update(batch_size=4096), "training.batch_size: one update needs batch_size x accum_steps = "
-                                                      "4096 samples but the train split has 1257"),
+    (lambda p: p["training"].update(batch_size=4096), ("training.batch_size: one update needs batch_size x accum_steps = "
+                                                       "4096 samples but the train split has 1257")),
     (lambda p: p["sam"]["optimizer"].update(perturbation_batch_size=10),
      "sam.optimizer.perturbation_batch_size: m=10 must divide the per-rank micro-batch 64"),
     (lambda p: p["sam"].update(training={"batch_size": 48}, optimizer={**p["sam"]["optimizer"], "perturbation_batch_size": 32}),
      "sam.optimizer.perturbation_batch_size: m=32 must divide the per-rank micro-batch 48"),
     (lambda p: p["sam"].update(trainig={"epochs": 1}), "sam.trainig: unknown key of a training variant (did you mean 'training'?)"),
     (lambda p: p["sam"].update(training={"epoch": 1}), "sam.training.epoch: unknown setting (did you mean 'epochs'?)"),
-    (lambda p: p["sam"]["optimizer"].update(name="obf", lam=1.0), "sam.optimizer.lam: input should be less than 1"),
-    (lambda p: p["sam"]["optimizer"].update(name="obf", gamma=1.5), "sam.optimizer.gamma: input should be less than or equal to 1"),
+    (lambda p: p["sam"]["optimizer"].update(name="obf", lam=1.0), "sam.optimizer.lam: lam must be < 1, got 1.0"),
+    (lambda p: p["sam"]["optimizer"].update(name="obf", gamma=1.5), "sam.optimizer.gamma: gamma must be <= 1, got 1.5"),
     (lambda p: p["data"].update(splt={}), "data.splt: not an option of data set 'digits' (did you mean 'split'?)"),
     (lambda p: p["data"].update(split={"train": 0.9, "test": 0.2}), "data.split: fractions must be >= 0 and sum to 1"),
     (lambda p: p["analysis"]["hessian"].update(iteration=3), "analysis.hessian.iteration: unknown setting (did you mean 'iterations'?)"),
-    (lambda p: p["analysis"]["m_sharpness"].update(rho=-1), "analysis.m_sharpness.rho: input should be greater than or equal to 0"),
-    (lambda p: p["robustness"].update(severities=[6]), "robustness.severities.0: input should be less than or equal to 5"),
+    (lambda p: p["analysis"]["m_sharpness"].update(rho=-1), "analysis.m_sharpness.rho: rho must be >= 0, got -1"),
+    (lambda p: p["robustness"].update(severities=[6]), "robustness.severities.0: severities (item 0) must be <= 5, got 6"),
     (lambda p: p["robustness"].update(corruptions=["gausian_noise"]),
      "robustness.corruptions: unknown corruption 'gausian_noise' (did you mean 'gaussian_noise'?)"),
     (lambda p: p["robustness"].update(baseline="sgdd"), "robustness.baseline: 'sgdd' is not a training variant (did you mean 'sgd'?)"),
     (lambda p: p["transfer"]["finetune"]["sgd"].update(epoch=1), "transfer.finetune.sgd.epoch: unknown setting (did you mean 'epochs'?)"),
-    (lambda p: p["transfer"]["finetune"]["sgd"]["optimizer"].update(lr=0), "transfer.finetune.sgd.optimizer.lr: input should be greater than 0"),
+    (lambda p: p["transfer"]["finetune"]["sgd"]["optimizer"].update(lr=0), "transfer.finetune.sgd.optimizer.lr: lr must be > 0"),
     (lambda p: p["transfer"].update(target={"name": "cifar11"}), "transfer.target.name: unknown data set 'cifar11' (did you mean 'cifar10'?)"),
     (lambda p: p["study"]["training"].update(epoch=1), "study.training.epoch: unknown setting (did you mean 'epochs'?)"),
     (lambda p: p["study"]["perturbations"]["sam"].update(rhoo=1), "study.sam.rhoo: unknown setting for optimizer 'sam'"),
     (lambda p: p["study"].update(perturbation_batch_sizes=[5]), "study.perturbation_batch_sizes: m=5 does not divide the batch size 32"),
-    (lambda p: p["obf_sweep"].update(gammas=[2.0]), "obf_sweep.gammas.0: input should be less than or equal to 1"),
-    (lambda p: p["obf_sweep"].update(lambdas=[1.0]), "obf_sweep.lambdas.0: input should be less than 1"),
+    (lambda p: p["obf_sweep"].update(gammas=[2.0]), "obf_sweep.gammas.0: gammas (item 0) must be <= 1, got 2.0"),
+    (lambda p: p["obf_sweep"].update(lambdas=[1.0]), "obf_sweep.lambdas.0: lambdas (item 0) must be < 1, got 1.0"),
     (lambda p: p["feature_study"]["toy"]["variants"]["sgd"].update(name="sdg"), "feature_study.toy.sgd.name: unknown optimizer 'sdg'"),
     (lambda p: p.update(trainig={"epochs": 1}), "trainig: unknown parameters block (did you mean 'training'?)"),
 ])
@@ -148,7 +148,7 @@ def test_kedro_run_refuses_every_bad_setting_before_writing_anything(tmp_path):
               "sgd.optimizer.lr=0,sam.optimizer.rhoo=0.1,training.epoch=1,sam.optimizer.perturbation_batch_size=10,"
               "training.batch_size=4096,data.splt=1,analysis.hessian.iteration=2,robustness.baseline=sdg")
     text = " ".join(str(err.value).split())  # the console wraps long lines
-    for expected in ("sgd.optimizer.lr: input should be greater than 0", "sam.optimizer.rhoo", "did you mean 'rho'",
+    for expected in ("sgd.optimizer.lr: lr must be > 0", "sam.optimizer.rhoo", "did you mean 'rho'",
                      "training.epoch: unknown setting (did you mean 'epochs'?)", "perturbation_batch_size: m=10",
                      "train split has 1257", "data.splt", "analysis.hessian.iteration", "robustness.baseline"):
         assert expected in text, expected

@@ -6,7 +6,13 @@ larger than the data); ``check_parameters`` raises them as one ``ConfigError``. 
 (``samlab.validation_hook``), ``samlab validate`` and ``samlab.train.train`` use the same checks.
 """
 
-from samlab.config.problems import ConfigError, Problem, did_you_mean, raise_unknown_keys, unknown_keys
+from samlab.config.problems import (
+    ConfigError,
+    Problem,
+    did_you_mean,
+    raise_unknown_keys,
+    unknown_keys,
+)
 
 _LAZY = {"validate_parameters", "check_parameters", "variant_blocks", "blocks_used", "split_data_options",
          "check_training", "check_optimizer", "check_data"}
@@ -22,4 +28,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'samlab.config' has no attribute {name!r}")
 
 
-__all__ = ["ConfigError", "Problem", "did_you_mean", "raise_unknown_keys", "unknown_keys", *sorted(_LAZY)]
+__all__ = ["ConfigError", "Problem", "blocks_used", "check_data", "check_optimizer", "check_parameters", "check_training",
+           "did_you_mean", "raise_unknown_keys", "split_data_options", "unknown_keys", "validate_parameters", "variant_blocks"]

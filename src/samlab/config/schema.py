@@ -15,7 +15,14 @@ import inspect
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+)
 
 from samlab.config.problems import Problem, did_you_mean, unknown_keys
 
@@ -261,7 +268,7 @@ def dataset_model(name: str) -> type[BaseModel] | None:
     func = DATASETS[name]
     try:
         hints = typing.get_type_hints(func.func if isinstance(func, functools.partial) else func)
-    except Exception:  # an annotation that does not resolve: check keys, not types
+    except Exception:  # noqa: BLE001 - an annotation that does not resolve: check keys, not types
         hints = {}
     fields: dict[str, Any] = {"name": (str, ...)}
     for p in _parameters(func):
@@ -291,6 +298,10 @@ def _unknown(block: str, cfg: Any, model: type[BaseModel]) -> list[Problem]:
     return problems
 
 
+_BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"), "less_than": ("<", "lt"),
+           "less_than_equal": ("<=", "le")}
+
+
 def _errors(block: str, exc: ValidationError, skip_extra: bool = True) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
@@ -304,6 +315,12 @@ def _errors(block: str, exc: ValidationError, skip_extra: bool = True) -> list[P
         # union members add their type to the location (e.g. 'list[str]'); keep the keys only
         keys = [x for x in loc if not any(c in x for c in "[]'\"") and not x.startswith(("function-", "literal"))]
         value = err.get("input")
+        bound = _BOUNDS.get(err["type"])
+        if bound is not None:  # "rho must be >= 0, got -0.1" reads better than pydantic's sentence
+            name = next((k for k in reversed(keys) if not k.isdigit()), "value")
+            item = f" (item {keys[-1]})" if keys and keys[-1].isdigit() else ""
+            out.append(Problem(block, ".".join(keys), f"{name}{item} must be {bound[0]} {err['ctx'][bound[1]]:g}, got {value!r}"))
+            continue
         shown = "" if err["type"] == "missing" else f", got {value!r}"
         out.append(Problem(block, ".".join(keys), f"{err['msg'].lower()}{shown}"))
     return _dedupe(out)

@@ -14,8 +14,20 @@ from typing import Any
 
 from samlab.config.problems import ConfigError, Problem, did_you_mean, unknown_keys
 from samlab.config.schema import (
-    Analysis, FeatureStudy, ObfSweep, OptimizerValues, Robustness, Study, Transfer, check_dataclass, check_model,
-    dataset_model, optimizer_keys, optimizer_kind, perturbation_keys, train_config_keys,
+    Analysis,
+    FeatureStudy,
+    ObfSweep,
+    OptimizerValues,
+    Robustness,
+    Study,
+    Transfer,
+    check_dataclass,
+    check_model,
+    dataset_model,
+    optimizer_keys,
+    optimizer_kind,
+    perturbation_keys,
+    train_config_keys,
 )
 
 VARIANT_KEYS = ("optimizer", "model", "training")
@@ -175,9 +187,9 @@ def check_data(block: str, cfg: Any) -> list[Problem]:
                 for p in unknown_keys(block, kept, model.model_fields)]
     problems += check_model(block, {k: v for k, v in kept.items() if k in model.model_fields}, model)
     split = kept.get("split")
-    if isinstance(split, dict) and split and all(isinstance(v, (int, float)) for v in split.values()):
-        if abs(sum(split.values()) - 1) > 1e-6 or min(split.values()) < 0:
-            problems.append(Problem(block, "split", f"fractions must be >= 0 and sum to 1, got {split}"))
+    if (isinstance(split, dict) and split and all(isinstance(v, (int, float)) for v in split.values())
+            and (abs(sum(split.values()) - 1) > 1e-6 or min(split.values()) < 0)):
+        problems.append(Problem(block, "split", f"fractions must be >= 0 and sum to 1, got {split}"))
     frac = kept.get("val_fraction")
     if isinstance(frac, (int, float)) and not 0 <= frac < 1:
         problems.append(Problem(block, "val_fraction", f"must be in [0, 1), got {frac}"))
@@ -206,7 +218,7 @@ def train_size(data: dict[str, Any]) -> int | None:
             return _digits_train_size(tuple(sorted(data["split"].items())), int(data.get("seed", 0)))
         if data.get("name") == "toy":
             return int(data.get("n_train", 2000))
-    except Exception:  # a bad data block is reported by check_data
+    except Exception:  # noqa: BLE001 - a bad data block is reported by check_data
         return None
     return None
 
@@ -253,8 +265,8 @@ def check_variant(name: str, block: Any, params: dict[str, Any], shared: Iterabl
 
 
 def check_transfer(block: str, cfg: Any) -> list[Problem]:
-    from samlab.evaluate.transfer import RELABELLINGS, FinetuneConfig
     from samlab.config.schema import finetune_keys
+    from samlab.evaluate.transfer import RELABELLINGS, FinetuneConfig
 
     problems = check_model(block, cfg, Transfer)
     if not isinstance(cfg, dict):
