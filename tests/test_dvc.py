@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from samlab.pipelines.variants import training_variants
-from tests.conftest import REPO, copy_project
+from tests.conftest import HANG_TIMEOUT, REPO, copy_project
 
 DVC_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
 
@@ -39,7 +39,7 @@ def _env(cwd: Path) -> dict[str, str]:
     }
 
 
-def run(cwd: Path, *args: str, timeout: int = 600) -> str:
+def run(cwd: Path, *args: str, timeout: int = HANG_TIMEOUT) -> str:
     """Run a command (``dvc`` means this interpreter's DVC) in ``cwd``; its stdout+stderr, or fail with it."""
     cmd = [sys.executable, "-m", "dvc", *args[1:]] if args[0] == "dvc" else list(args)
     proc = subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=timeout)

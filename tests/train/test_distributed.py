@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from samlab.train import train
+from tests.conftest import HANG_TIMEOUT
 from tests.train.ddp_worker import tiny_digits
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ def ddp_runs(tmp_path_factory) -> list[list[dict]]:
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          str(REPO / "tests" / "train" / "ddp_worker.py"), str(out), json.dumps([SGD, SAM]), json.dumps(TRAIN)],
-        cwd=out, env=env, capture_output=True, text=True, timeout=300,
+        cwd=out, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return [[torch.load(out / f"rank{r}_{i}.pt", weights_only=True) for r in range(2)] for i in range(2)]
