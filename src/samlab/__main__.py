@@ -80,8 +80,8 @@ def pipeline_blocks(root: Path, pipeline: str, env: str | None) -> set[str]:
 
     bootstrap_project(root)
     configure_project("samlab")
-    loader_env = os.environ.get("KEDRO_ENV")
-    if env:
+    before = os.environ.get("KEDRO_ENV")
+    if env:  # the registry builds the variants' namespaces from this environment's parameters
         os.environ["KEDRO_ENV"] = env
     try:
         variants.use_config_loader(None)
@@ -89,8 +89,10 @@ def pipeline_blocks(root: Path, pipeline: str, env: str | None) -> set[str]:
             raise CliError(f"unknown pipeline {pipeline!r}; registered: {', '.join(sorted(pipelines))}")
         return blocks_used(pipelines[pipeline].inputs())
     finally:
-        if env:
-            os.environ.pop("KEDRO_ENV") if loader_env is None else os.environ.__setitem__("KEDRO_ENV", loader_env)
+        if before is None:
+            os.environ.pop("KEDRO_ENV", None)
+        else:
+            os.environ["KEDRO_ENV"] = before
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -110,7 +112,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_recipes(args: argparse.Namespace) -> int:  # noqa: ARG001 - one signature for every command
+def cmd_recipes(args: argparse.Namespace) -> int:
     from samlab.config import variant_blocks
 
     root = project_root()
