@@ -84,7 +84,8 @@ def pipeline_blocks(root: Path, pipeline: str, env: str | None) -> set[str]:
     if env:  # the registry builds the variants' namespaces from this environment's parameters
         os.environ["KEDRO_ENV"] = env
     try:
-        variants.use_config_loader(None)
+        if hasattr(variants, "use_config_loader"):  # a registry that reads parameters through a hook-set loader
+            variants.use_config_loader(None)
         if pipeline not in pipelines:
             raise CliError(f"unknown pipeline {pipeline!r}; registered: {', '.join(sorted(pipelines))}")
         return blocks_used(pipelines[pipeline].inputs())

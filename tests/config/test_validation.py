@@ -115,6 +115,12 @@ def test_explicit_variant_map_is_understood(params):
     assert validate_parameters(p) == []
     p["variants"]["sam"]["optimizer"]["rhoo"] = 1
     assert [x.block for x in validate_parameters(p)] == ["sam.optimizer"]
+    # `kedro run --namespaces sgd` reads params:variants.sgd only: sam's block is not this run's
+    from samlab.config import blocks_used
+
+    used = blocks_used(["params:data", "params:model", "params:training", "params:variants.sgd"])
+    assert validate_parameters(p, used) == []
+    assert len(validate_parameters(p, used | {"variants.sam"})) == 1
 
 
 def test_switching_the_data_set_drops_other_data_sets_options(params):

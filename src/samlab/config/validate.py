@@ -344,7 +344,9 @@ def blocks_used(param_inputs: Iterable[str]) -> set[str]:
         if name == "parameters":
             return {"*"}
         if name.startswith("params:"):
-            out.add(name[len("params:"):].split(".")[0])
+            parts = name[len("params:"):].split(".")
+            # one variant of an explicit map (`params:variants.sam`, e.g. under --namespaces sam): that one only
+            out.add(f"variants.{parts[1]}" if parts[0] == "variants" and len(parts) > 1 else parts[0])
     return out
 
 
@@ -358,6 +360,7 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
     use = set(params) if blocks is None or "*" in set(blocks) else set(blocks)
     if "variants" in use:
         use |= set(variants)
+    use |= {b.split(".", 1)[1] for b in use if b.startswith("variants.")}
     problems: list[Problem] = []
     run_variants = [v for v in variants if v in use]
     for key in params:
