@@ -67,7 +67,8 @@ class FeatureBalance(Strict):
 
 class AnalysisProbes(Strict):
     features: list[str] | None = None
-    c: float | None = Field(default=None, gt=0)
+    C: float | None = Field(default=None, gt=0)
+    c: float | None = Field(default=None, gt=0)  # the older spelling of C
     max_iter: int | None = Field(default=None, gt=0)
 
 
@@ -80,6 +81,7 @@ class Analysis(Strict):
     adaptive_sharpness: AdaptiveSharpness | None = None
     feature_balance: FeatureBalance | None = None
     probes: AnalysisProbes | None = None
+    bins: int | None = Field(default=None, gt=0)  # the feature study's λ bins
 
 
 # --- robustness (parameters_robustness.yml) -------------------------------------------------------------------

@@ -33,7 +33,7 @@ from samlab.config.schema import (
 VARIANT_KEYS = ("optimizer", "model", "training")
 # Top-level blocks of the project; an unknown block close to one of these is a typo (`trainig:`).
 KNOWN_BLOCKS = ("data", "model", "training", "variants", "analysis", "robustness", "transfer", "study", "obf_sweep",
-                "feature_study", "logging")
+                "feature_study", "study_runner", "logging")
 
 
 def world_size() -> int:
@@ -284,7 +284,15 @@ def check_transfer(block: str, cfg: Any) -> list[Problem]:
         if not isinstance(rcfg, dict):
             problems.append(Problem(where, "", f"must be a mapping with `optimizer:`, got {rcfg!r}"))
             continue
-        problems += check_dataclass(where, rcfg, FinetuneConfig, finetune_keys())
+        if "training" in finetune_keys():  # recipe = optimizer, source/checkpoint/model, and training settings
+            try:
+                recipe_cfg = FinetuneConfig.from_dict(rcfg)
+            except (ValueError, TypeError) as exc:
+                problems.append(Problem(where, "", str(exc)))
+                continue
+            problems += [Problem(where, p.key, p.message) for p in check_training("training", recipe_cfg.training)]
+        else:
+            problems += check_dataclass(where, rcfg, FinetuneConfig, finetune_keys())
         if "optimizer" in rcfg:
             batch = rcfg.get("batch_size", 64)
             problems += check_optimizer(f"{where}.optimizer", rcfg["optimizer"], batch if isinstance(batch, int) else None)
@@ -308,7 +316,8 @@ def _population(block: str, cfg: dict[str, Any], members: dict[str, Any], defaul
     return problems
 
 
-def check_study(params: dict[str, Any]) -> list[Problem]:
+def _check_study_blocks(params: dict[str, Any]) -> list[Problem]:
+    """The studies' blocks as typed models, where ``samlab.study`` (which builds their members) is absent."""
     problems: list[Problem] = []
     study = params.get("study")
     if study is not None:
@@ -320,8 +329,9 @@ def check_study(params: dict[str, Any]) -> list[Problem]:
             batch = (study.get("training") or {}).get("batch_size", 64)
             sizes = study.get("perturbation_batch_sizes")
             if isinstance(sizes, list) and isinstance(batch, int):
-                problems += [Problem("study", "perturbation_batch_sizes", f"m={m} does not divide the batch size {batch}")
-                             for m in sizes if isinstance(m, int) and m > 0 and batch % m]
+                bad = [m for m in sizes if isinstance(m, int) and m > 0 and batch % m]
+                if bad:
+                    problems.append(Problem("study", "", f"perturbation batch sizes {bad} do not divide the study batch size {batch}"))
     sweep = params.get("obf_sweep")
     if sweep is not None:
         problems += check_model("obf_sweep", sweep, ObfSweep)
@@ -333,6 +343,51 @@ def check_study(params: dict[str, Any]) -> list[Problem]:
         problems += check_model(where, fs, FeatureStudy)
         if isinstance(fs, dict):
             problems += _population(where, fs, fs.get("variants") or {}, fs.get("optimizer_defaults") or {})
+    return _ordered(problems)
+
+
+def _check_members(block: str, members: list[Any]) -> list[Problem]:
+    """Each distinct data/model/training/optimizer of a study's members, named after the block and the
+    member's perturbation (``study.sam.rhoo``)."""
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for m in members:
+        key = repr((m.data, m.model, m.training, m.optimizer))
+        if key in seen:
+            continue
+        seen.add(key)
+        problems += check_data(f"{block}.data", m.data) + check_model_block(f"{block}.model", m.model)
+        problems += check_training(f"{block}.training", m.training, train_size(m.data))
+        batch = m.training.get("batch_size", 64)
+        problems += check_optimizer(f"{block}.{m.perturbation}", m.optimizer, batch if isinstance(batch, int) else None)
+    return problems
+
+
+def check_study(params: dict[str, Any]) -> list[Problem]:
+    """The studies: their members as ``samlab.study`` builds them (its own checks included), then every
+    member's data, model, training and optimizer with the checks of a training variant."""
+    try:
+        from samlab.study import member as population
+    except ImportError:
+        return _ordered(_check_study_blocks(params))
+    builders = []
+    if isinstance(params.get("study"), dict):
+        builders.append(("study", lambda: population.tau_population(params["study"])))
+        if isinstance(params.get("obf_sweep"), dict):
+            builders.append(("obf_sweep", lambda: population.obf_population(params["obf_sweep"], params["study"])))
+    for name, fs in (params.get("feature_study") or {}).items():
+        builders.append((f"feature_study.{name}", lambda name=name, fs=fs: population.feature_population(name, fs)))
+    problems: list[Problem] = []
+    for block, build in builders:
+        try:
+            members = build()
+        except KeyError as exc:
+            problems.append(Problem(block, str(exc.args[0]), "missing"))
+            continue
+        except (ValueError, TypeError) as exc:
+            problems.append(Problem(block, "", str(exc).removeprefix(f"{block}: ")))
+            continue
+        problems += _check_members(block, members)
     return _ordered(problems)
 
 
@@ -400,7 +455,7 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
                                                                   f"{did_you_mean(str(baseline), variants)}; variants: {', '.join(variants)}"))
     if "transfer" in use and "transfer" in params:
         problems += check_transfer("transfer", params["transfer"])
-    if use & {"study", "obf_sweep", "feature_study"}:
+    if use & {"study", "obf_sweep", "feature_study"}:  # the sweep reads the study's settings too
         problems += check_study({k: params[k] for k in ("study", "obf_sweep", "feature_study") if k in use and k in params})
     return _ordered(problems)
 
