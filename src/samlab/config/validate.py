@@ -418,8 +418,12 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
     use |= {b.split(".", 1)[1] for b in use if b.startswith("variants.")}
     problems: list[Problem] = []
     run_variants = [v for v in variants if v in use]
+    explicit = isinstance(params.get("variants"), dict)
     for key in params:
-        if key not in KNOWN_BLOCKS and key not in variants and did_you_mean(key, KNOWN_BLOCKS):
+        if explicit and key not in KNOWN_BLOCKS and isinstance(params[key], dict) and "optimizer" in params[key]:
+            problems.append(Problem(key, "", f"a training variant outside the `variants:` map is not trained: move it "
+                                             f"under `variants:` (e.g. --params variants.{key}.optimizer.lr=...)"))
+        elif key not in KNOWN_BLOCKS and key not in variants and did_you_mean(key, KNOWN_BLOCKS):
             problems.append(Problem(key, "", f"unknown parameters block{did_you_mean(key, KNOWN_BLOCKS)}"))
     data = params.get("data")
     n_train = None
