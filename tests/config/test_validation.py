@@ -157,9 +157,10 @@ def test_kedro_run_refuses_every_bad_setting_before_writing_anything(tmp_path):
     from tests.conftest import copy_project
 
     project = copy_project(tmp_path)
+    v = "variants." if "variants" in base_params() else ""  # an explicit variants map
     with pytest.raises(AssertionError) as err:
         kedro(project, "run", "--params",
-              "sgd.optimizer.lr=0,sam.optimizer.rhoo=0.1,training.epoch=1,sam.optimizer.perturbation_batch_size=10,"
+              f"{v}sgd.optimizer.lr=0,{v}sam.optimizer.rhoo=0.1,training.epoch=1,{v}sam.optimizer.perturbation_batch_size=10,"
               "training.batch_size=4096,data.splt=1,analysis.hessian.iteration=2,robustness.baseline=sdg")
     text = " ".join(str(err.value).split())  # the console wraps long lines
     for expected in ("sgd.optimizer.lr: lr must be > 0", "sam.optimizer.rhoo", "did you mean 'rho'",
