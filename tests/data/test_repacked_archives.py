@@ -93,3 +93,15 @@ def test_mnist_override_key_and_separate_urls(tmp_path):
     assert "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz " in msg
     assert "http://yann.lecun.com/exdb/mnist/train-images-idx3-ubyte.gz" in msg
     assert "/mnist/ (" not in msg  # no URL glued to another
+
+
+def test_switching_data_name_keeps_only_the_new_data_sets_options(tmp_path, caplog):
+    """`kedro run --params data.name=mnist` over the digits block: digits' `split` is dropped with a warning."""
+    from samlab.pipelines.data_preparation.nodes import prepare_data
+
+    write_mnist(tmp_path, train=100, test=10)
+    digits_block = {"name": "digits", "image_size": 16, "in_chans": 1, "split": {"train": 0.7, "val": 0.15, "test": 0.15},
+                    "seed": 0}
+    data = prepare_data({**digits_block, "name": "mnist", "raw_dir": str(tmp_path), "verify_checksum": False})
+    assert data.name == "mnist" and data.image_shape == (1, 16, 16)
+    assert "'split' is an option of digits, dominoes, not of 'mnist': ignored" in caplog.text
