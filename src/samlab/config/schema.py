@@ -352,11 +352,25 @@ def check_model(block: str, cfg: Any, model: type[BaseModel]) -> list[Problem]:
 def check_dataclass(block: str, cfg: dict[str, Any], cls: type, known: set[str]) -> list[Problem]:
     """Unknown keys against ``known``, then the dataclass's own types and ``__post_init__`` checks."""
     problems = unknown_keys(block, cfg, known)
+    given = {k: v for k, v in cfg.items() if k in known}
     try:
-        TypeAdapter(cls).validate_python({k: v for k, v in cfg.items() if k in known})
+        adapter = _adapter(cls)
+    except Exception:  # noqa: BLE001 - a field type pydantic cannot describe: the dataclass's own checks only
+        try:
+            cls(**given)
+        except (ValueError, TypeError) as exc:
+            problems.append(Problem(block, "", str(exc)))
+        return problems
+    try:
+        adapter.validate_python(given)
     except ValidationError as exc:
         problems += _errors(block, exc)
     return problems
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
 
 
 __all__ = ["Analysis", "FeatureStudy", "ObfSweep", "OptimizerValues", "Robustness", "Study", "Transfer",
