@@ -419,8 +419,8 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
     problems: list[Problem] = []
     run_variants = [v for v in variants if v in use]
     explicit = isinstance(params.get("variants"), dict)
-    for key in params:
-        if explicit and key not in KNOWN_BLOCKS and isinstance(params[key], dict) and "optimizer" in params[key]:
+    for key, block in params.items():
+        if explicit and key not in KNOWN_BLOCKS and isinstance(block, dict) and "optimizer" in block:
             problems.append(Problem(key, "", f"a training variant outside the `variants:` map is not trained: move it "
                                              f"under `variants:` (e.g. --params variants.{key}.optimizer.lr=...)"))
         elif key not in KNOWN_BLOCKS and key not in variants and did_you_mean(key, KNOWN_BLOCKS):
