@@ -24,7 +24,7 @@ def params():
     return base_params()
 
 
-def V(params: dict, name: str) -> dict:  # noqa: N802 - reads like the block it stands for
+def V(params: dict, name: str) -> dict:
     """A training variant's block, in an explicit `variants:` map or at the top level."""
     return params["variants"][name] if "variants" in params else params[name]
 
