@@ -45,8 +45,8 @@ def test_store_keeps_the_last_files_and_ignores_partial_temp_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint for epoch 1"):
         store.load(1)
     (tmp_path / "epoch-0005.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot load checkpoint .*epoch-0005.pt safely"):
-        store.latest()
+    with pytest.raises(ValueError, match=r"cannot load checkpoint .*epoch-0005.pt safely: corrupted or not a checkpoint"):
+        store.load(5)
     with pytest.raises(ValueError, match="keep must be >= 1"):
         CheckpointStore(tmp_path, keep=0)
 
