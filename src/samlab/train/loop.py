@@ -366,8 +366,9 @@ def train(
                             _preempted(stop, name, num_updates, epoch, batch + 1, updates_per_epoch, path)
                 pending.check()
                 elapsed = elapsed_before + time.perf_counter() - t0
+                local = sums.read()
                 totals = dict(zip(EPOCH_KEYS, distributed.all_reduce_sum(
-                    torch.tensor([sums.read()[key] for key in EPOCH_KEYS], dtype=torch.float64, device=device),
+                    torch.tensor([local[key] for key in EPOCH_KEYS], dtype=torch.float64, device=device),
                     dist_info).tolist()))
                 n_seen = max(totals["seen"], 1.0)  # fp16: every update of the epoch may have overflowed
                 val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
