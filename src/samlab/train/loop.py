@@ -187,7 +187,13 @@ def train(
 
     ``on_step(update, stats)``, if given, sees every micro-batch's ``StepStats`` (asked with
     ``return_outputs=True``, with the micro-batch's ``targets``), e.g. ``samlab.analysis.ForgettingRecorder``
-    or ``BalanceRecorder``; ``update`` counts from 1.
+    or ``BalanceRecorder``; ``update`` counts from 1. (Its own state is not checkpointed: a resumed run's
+    recorder sees only the updates after the checkpoint.)
+
+    With ``checkpoints``, SIGTERM/SIGINT save the state at the next update boundary and end the process
+    with ``Preempted`` (a ``SystemExit``, code 128 + signal); ``training.checkpoint_every_n_updates`` /
+    ``checkpoint_every_minutes`` add checkpoints inside epochs. ``TrainResult.updates`` holds one row
+    every ``training.logging.every_n_updates`` updates (50 without a logging block).
     """
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
@@ -252,6 +258,8 @@ def train(
             log.info("%s: starting over (resume: false), removing old checkpoints in %s", name, checkpoints.path)
             checkpoints.clear()
 
+    if checkpoints is None and (cfg.checkpoint_every_n_updates or cfg.checkpoint_every_minutes):
+        log.warning("%s: checkpoint_every_* is set but no checkpoint store was given: nothing will be saved", name)
     log_cfg = LoggingConfig.from_dict(cfg.logging) if cfg.logging is not None else None
     every_n = log_cfg.every_n_updates if log_cfg is not None else 50  # also how often the losses are checked
     net = distributed.wrap(model, dist_info, device)
