@@ -119,7 +119,7 @@ def test_bad_logging_block_is_refused_before_any_work(logging_block, message):
 def test_missing_optional_package_names_the_extra_before_any_work(digits, tmp_path, monkeypatch):
     import importlib.util
 
-    import samlab.train.loop as loop
+    from samlab.train import loop
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
@@ -133,8 +133,8 @@ def test_missing_optional_package_names_the_extra_before_any_work(digits, tmp_pa
 def test_tensor_statistics_are_read_only_every_n_updates(digits, tmp_path, monkeypatch):
     """With StepStats as 0-dim tensors, the loop transfers them once per logging interval and epoch end,
     not per update, and computes exactly what it computes from floats."""
-    import samlab.train.loop as loop
-    import samlab.train.meters as meters
+    from samlab.train import loop
+    from samlab.train import meters
 
     floats = train(digits, MLP, SAM, {**FAST, "logging": {**logging(tmp_path), "backend": "none", "every_n_updates": 4}})
 
