@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from samlab._files import atomic_write, remove_stale_temps
+from samlab._files import atomic_write, describe_load_error, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +119,6 @@ def check_compatible(state: dict[str, Any], model_config: dict, optimizer_config
 
 
 # -- where checkpoints live ---------------------------------------------------------------------------
-def _load_error(exc: BaseException) -> str:
-    """A short reason a file could not be read, without torch's advice to load it unsafely."""
-    text = str(exc)
-    if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0].split(". ")[0].strip()
-        if "GLOBAL" in detail:
-            return f"it holds objects a safe (weights_only) load refuses ({detail}): not a samlab checkpoint"
-        return f"corrupted or not a checkpoint ({detail})"
-    if isinstance(exc, EOFError) or not text.strip():
-        return f"the file is empty or cut short ({type(exc).__name__})"
-    return f"corrupted or not a checkpoint ({text.strip().splitlines()[0].split('. ')[0][:200]})"
-
-
 class CheckpointStore:
     """A folder of training-state files, written atomically, the last ``keep`` kept.
 
@@ -186,7 +173,7 @@ class CheckpointStore:
         except FileNotFoundError:
             raise FileNotFoundError(f"no checkpoint for epoch {epoch} in {self.path} (have {self.epochs()})") from None
         except Exception as exc:  # torch raises several types for corrupt or unsafe files
-            raise ValueError(f"cannot load checkpoint {path} safely: {_load_error(exc)}") from None
+            raise ValueError(f"cannot load checkpoint {path} safely: {describe_load_error(exc)}") from None
 
     def latest(self) -> dict[str, Any] | None:
         """The newest readable checkpoint, or None when the folder holds none.
