@@ -50,7 +50,7 @@ def test_sigterm_then_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_run(
     victim = start(run_dir / "never.pt", ckpt, resume=True, sig="SIGTERM", at=13)
     run_in_process(str(ref_dir / "final.pt"), str(ref_dir / "ckpt"), "0", "none", "0")  # meanwhile, uninterrupted
     output = finish(victim, code=128 + signal.SIGTERM)
-    assert "stopped on SIGTERM at update 13 (after epoch 1 and 3/10 updates of epoch 2)" in output
+    assert "stopped on SIGTERM at update 13 (3/10 updates into epoch 2)" in output
     assert "rerun with `resume: true`" in output and "Traceback" not in output
     assert store.positions()[-1] == (1, 3) and store.file(1, 3).name == "epoch-0002-update-000003.pt"
     assert not (run_dir / "never.pt").exists()

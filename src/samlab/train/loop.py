@@ -465,12 +465,11 @@ def _preempted(stop: StopRequest, name: str, num_updates: int, epoch: int, batch
                path) -> None:
     import signal
 
-    where = f"after epoch {epoch}" + (f" and {batch}/{updates_per_epoch} updates of epoch {epoch + 1}" if batch else "")
+    where = f"{batch}/{updates_per_epoch} updates into epoch {epoch + 1}" if batch else f"at the end of epoch {epoch}"
     saved = f"state saved to {path}" if path is not None else "state saved by rank 0"
     message = (f"{name}: stopped on {signal.Signals(stop.signum or signal.SIGTERM).name} at update {num_updates} "
                f"({where}); {saved}; rerun with `resume: true` to continue from there")
-    log.warning(message)
-    print(message, file=sys.stderr, flush=True)
+    log.warning(message)  # without logging configured, Python prints warnings to stderr
     raise Preempted(stop.signum or signal.SIGTERM, message)
 
 def _generator(loader) -> torch.Generator | None:
