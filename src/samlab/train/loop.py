@@ -308,7 +308,6 @@ def train(
                 epoch_loader_state = loader_rng.get_state() if loader_rng is not None else None
                 sums = Sums(EPOCH_KEYS, resumed and resumed["sums"])
                 interval = Sums(INTERVAL_KEYS, resumed and resumed["interval"])
-                skipped = int(resumed["skipped"]) if resumed else 0
                 elapsed_before = float(resumed["elapsed"]) if resumed else 0.0
                 lr = float(resumed["lr"]) if resumed else optimizer.lr
                 model.train()
@@ -345,7 +344,7 @@ def train(
                         interval.add("micro", 1 if stats.perturbation_norm is not None else 0)
                     lr = optimizer.lr
                     optimizer.step()
-                    skipped += bool(getattr(optimizer, "last_step_skipped", False))
+                    sums.add("skipped", getattr(optimizer, "last_step_skipped", False))  # fp16; may be a tensor
                     num_updates += 1
                     scheduler.step_update(num_updates)
                     if num_updates % every_n == 0:  # the one host sync of the interval
@@ -367,7 +366,7 @@ def train(
                             stopping or _due(cfg, num_updates, last_save)):
                         pending.check()  # never save a state that has gone non-finite
                         path = save(epoch, batch + 1, epoch_loader_state, {
-                            "sums": sums.read(), "interval": interval.read(), "skipped": skipped, "lr": lr,
+                            "sums": sums.read(), "interval": interval.read(), "lr": lr,
                             "elapsed": elapsed_before + time.perf_counter() - t0})
                         last_save = time.monotonic()
                         if stopping:
@@ -396,7 +395,7 @@ def train(
                     "epoch_time_s": elapsed,
                     "step_time_s": elapsed / updates_per_epoch,
                     "images_per_s": totals["images"] / elapsed,
-                    "skipped_updates": skipped,
+                    "skipped_updates": int(local["skipped"]),  # this rank's (all ranks skip together)
                 }
                 history.append(row)
                 tracker.log({"epoch": epoch + 1, "train/accuracy": row["train_accuracy"], "val/loss": row["val_loss"],
@@ -430,7 +429,7 @@ def train(
 
 
 # Running sums of an epoch (for its history row) and of a logging interval (for its update row).
-EPOCH_KEYS = ("loss", "perturbed_loss", "correct", "seen", "rho", "images")
+EPOCH_KEYS = ("loss", "perturbed_loss", "correct", "seen", "rho", "images", "skipped")
 INTERVAL_KEYS = ("loss", "perturbed_loss", "rho", "perturbation_norm", "seen", "micro", "images")
 
 
