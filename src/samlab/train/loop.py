@@ -266,6 +266,11 @@ def train(
     if cfg.compile:
         net = torch.compile(net)
 
+    # rank 0's live metrics; a resumed run continues its curves after the checkpoint's update
+    tracker = create_tracker(log_cfg, name, is_main=dist_info.is_main, resume_step=num_updates if state else None,
+                             state=state.get("tracking") if state else None,
+                             config={"model": full_model_cfg, "optimizer": dict(optimizer_cfg), "training": cfg.as_dict()})
+
     def save(epoch: int, batch: int, epoch_loader_state, partial_state) -> Any:
         """Rank 0 writes the full state: ``epoch`` finished epochs and ``batch`` updates of the next."""
         if checkpoints is None or not dist_info.is_main:
@@ -291,9 +296,6 @@ def train(
             "tracking": tracker.state(),
         })
 
-    tracker = create_tracker(log_cfg, name, is_main=dist_info.is_main, resume_step=num_updates if state else None,
-                             state=state.get("tracking") if state else None,
-                             config={"model": full_model_cfg, "optimizer": dict(optimizer_cfg), "training": cfg.as_dict()})
     pending = PendingLosses()
     show_bar = dist_info.is_main and (sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress))
     epochs_bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, desc=name,
