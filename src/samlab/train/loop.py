@@ -339,11 +339,11 @@ def train(
                         sums.add("correct", stats.logits.argmax(1).eq(y).sum())
                         sums.add("seen", k)
                         sums.add("rho", 0.0 if stats.rho is None else stats.rho, k)
-                        for key in ("loss", "perturbed_loss", "rho"):
+                        for key in ("loss", "perturbed_loss", "rho"):  # None (plain SGD): not counted
                             interval.add(key, getattr(stats, key), k)
+                            interval.add(f"seen_{key}", 0 if getattr(stats, key) is None else k)
                         interval.add("perturbation_norm", stats.perturbation_norm)
-                        interval.add("seen", k)
-                        interval.add("micro", 1 if stats.perturbation_norm is not None else 0)
+                        interval.add("micro", 0 if stats.perturbation_norm is None else 1)
                     lr = optimizer.lr
                     optimizer.step()
                     sums.add("skipped", getattr(optimizer, "last_step_skipped", False))  # fp16; may be a tensor
@@ -432,18 +432,21 @@ def train(
 
 # Running sums of an epoch (for its history row) and of a logging interval (for its update row).
 EPOCH_KEYS = ("loss", "perturbed_loss", "correct", "seen", "rho", "images", "skipped")
-INTERVAL_KEYS = ("loss", "perturbed_loss", "rho", "perturbation_norm", "seen", "micro", "images")
+INTERVAL_KEYS = ("loss", "perturbed_loss", "rho", "perturbation_norm", "seen_loss", "seen_perturbed_loss", "seen_rho",
+                 "micro", "images")
 
 
 def _update_row(sums: dict[str, float], update: int, updates_per_epoch: int, lr: float, seconds: float) -> dict[str, float]:
     """One row of the per-update table: means over the interval's micro-batches, the LR of its last update."""
-    seen = max(sums["seen"], 1.0)
+    def mean(key: str) -> float:
+        return sums[key] / sums[f"seen_{key}"] if sums[f"seen_{key}"] else math.nan
+
     return {
         "update": update,
         "epoch": update / updates_per_epoch,
-        "train_loss": sums["loss"] / seen,
-        "perturbed_loss": sums["perturbed_loss"] / seen if sums["perturbed_loss"] else math.nan,
-        "rho": sums["rho"] / seen if sums["rho"] else math.nan,
+        "train_loss": mean("loss"),
+        "perturbed_loss": mean("perturbed_loss"),
+        "rho": mean("rho"),
         "perturbation_norm": sums["perturbation_norm"] / sums["micro"] if sums["micro"] else math.nan,
         "lr": lr,
         "images_per_s": sums["images"] / seconds if seconds > 0 else math.nan,
