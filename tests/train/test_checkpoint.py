@@ -132,3 +132,28 @@ def test_written_files_get_the_usual_mode_for_the_umask(tmp_path, umask, mode):
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == mode
     assert stat.S_IMODE((tmp_path / "model.pt").stat().st_mode) == mode
+
+
+def test_checkpoints_every_n_updates_and_every_t_minutes(tmp_path, monkeypatch):
+    from samlab.data import prepare_digits
+    from samlab.train import loop, train
+
+    data = prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
+    images, labels = data.splits["train"]
+    data.splits["train"] = (images[:256], labels[:256])  # 8 updates per epoch
+    model, opt = {"name": "samlab_mlp"}, {"name": "sgd", "lr": 0.1}
+    cfg = {"epochs": 2, "batch_size": 32, "progress": False}
+    store = CheckpointStore(tmp_path / "n", keep=None)
+    train(data, model, opt, {**cfg, "checkpoint_every_n_updates": 3}, checkpoints=store)
+    # updates 3, 6 | 8 (epoch end) | 9, 12, 15 | 16: (epochs done, updates into the next)
+    assert store.positions() == [(0, 3), (0, 6), (1, 0), (1, 1), (1, 4), (1, 7), (2, 0)]
+    assert store.load(1, 4)["num_updates"] == 12
+
+    clock = {"now": 0.0}  # a clock that advances 50 s per update: a checkpoint every 2 minutes = every 3rd update
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock["now"])
+    store = CheckpointStore(tmp_path / "t", keep=None)
+    train(data, model, opt, {**cfg, "epochs": 1, "checkpoint_every_minutes": 2},
+          checkpoints=store, on_step=lambda update, stats: clock.__setitem__("now", 50.0 * update))
+    assert store.positions() == [(0, 3), (0, 6), (1, 0)]
+    with pytest.raises(ValueError, match="checkpoint_every_minutes must be > 0"):
+        train(data, model, opt, {**cfg, "checkpoint_every_minutes": 0}, checkpoints=store)
