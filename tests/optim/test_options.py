@@ -177,3 +177,21 @@ def test_batchnorm_stays_clean_when_the_fp16_ascent_pass_overflows():
         assert torch.equal(after[key], before[key])
     assert torch.isfinite(after["1.running_mean"]).all() and torch.isfinite(after["1.running_var"]).all()
     assert int(after["1.num_batches_tracked"]) == 1
+
+
+@pytest.mark.parametrize("placement", ["before", "after", "both"])
+def test_asam_with_eta_zero_equals_hand_computed_step(problem, placement):
+    """η = 0: ``both`` takes the no-|w| path (w⊙w⊙g, ‖w⊙g‖); negative weights make the signs matter."""
+    X, y, w = problem
+    assert (w < 0).any()
+    rho, lr = 0.4, 0.1
+    g, a = grad_ls(w, X, y), w.abs()
+    e = {"before": rho * a * g / (a * g).norm(), "after": rho * a * g / g.norm(),
+         "both": rho * a * a * g / (a * g).norm()}[placement]
+    model = linear_model(w)
+    opt = SAM(torch.optim.SGD(model.parameters(), lr=lr), rho=rho, adaptive=placement)
+    stats = opt.forward_backward(model, X, y, mse)
+    assert torch.equal(weights(model), w)  # restored exactly
+    opt.step()
+    torch.testing.assert_close(weights(model), w - lr * grad_ls(w + e, X, y), atol=1e-12, rtol=0)
+    assert stats.perturbation_norm == pytest.approx(float(e.norm()), rel=1e-9)

@@ -28,14 +28,27 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
+    def uses_scratch(self, keep: bool = False) -> bool:
+        """``both`` with η = 0 needs no |w|: w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so
+        the direction is two multiplications by w itself and the backup is never used as scratch."""
+        return not (self.placement == "both" and self.eta == 0.0 and not keep)
+
     @torch.no_grad()
-    def direction_(self, grads: list[Tensor], scratch: list[Tensor], keep: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def direction_(self, grads: list[Tensor], scratch: list[Tensor], keep: list[Tensor] | None = None,
+                   params: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
         (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
 
         Why: the caller folds c into its one w ← w + ρ·c·d pass (d is never rewritten). ``scratch`` holds w
         on entry and a on exit (no extra buffer; the caller re-copies w). ``keep``, if given, receives the
-        gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup."""
+        gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
+        Without ``uses_scratch`` (see there) ``params`` (w) is read instead and ``scratch`` left alone."""
+        if not self.uses_scratch(keep is not None):
+            torch._foreach_mul_(grads, params)
+            norm = global_norm(grads)
+            torch._foreach_mul_(grads, params)
+            c = 1.0 / (norm + EPS)
+            return c, global_norm(grads) * c
         torch._foreach_abs_(scratch)
         if self.eta:
             torch._foreach_add_(scratch, self.eta)

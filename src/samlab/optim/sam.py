@@ -40,12 +40,14 @@ class SAMBuffers:
 
     ``backup``: w, restored by copy after every perturbed pass (persistent; the one buffer of SAM).
     ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
-    rescales that in place); allocated only then. ``accum``: the weighted sum of the earlier chunks'
+    rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
+    or autograd's ascent-gradient tensors kept alive), None between chunks. ``accum``: the weighted sum of the earlier chunks'
     final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
     separate buffer is ever allocated or zeroed."""
 
     backup: list[Tensor]
     saved: list[Tensor] | None = None
+    gsam: list[Tensor] | None = None
     accum: list[Tensor] | None = None
 
 
@@ -205,8 +207,9 @@ class SAM(GradientStep):
         if gsam is not None and gsam.backup == "gradient":
             torch._foreach_copy_(saved, g)
         keep = saved if gsam is not None and gsam.backup == "raw" and saved is not g else None
-        c, size = self.adaptive.direction_(g, self.backup, keep=keep)  # backup ← a (scratch)
-        torch._foreach_copy_(self.backup, self.pparams)  # backup ← w again
+        c, size = self.adaptive.direction_(g, self.backup, keep=keep, params=self.pparams)  # backup ← a (scratch)
+        if self.adaptive.uses_scratch(keep is not None):
+            torch._foreach_copy_(self.backup, self.pparams)  # backup ← w again
         if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
             torch._foreach_mul_(g, c)
             add_scaled_(self.pparams, g, rho)
@@ -253,7 +256,7 @@ class SAM(GradientStep):
                 # 2. perturb (w backed up once per update: every chunk restores it exactly)
                 if first_call and ci == 0:
                     torch._foreach_copy_(buffers.backup, self.pparams)
-                norm, saved = self._perturb(g, rho)
+                norm, buffers.gsam = self._perturb(g, rho)
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
@@ -271,7 +274,7 @@ class SAM(GradientStep):
                 if return_outputs:
                     plogits_all.append(plogits.detach())
                 # 4. restore by copy, GSAM correction; 5. weight and accumulate
-                self._end_chunk(saved, weight, final=last_call and ci == len(chunks) - 1)
+                self._end_chunk(weight, final=last_call and ci == len(chunks) - 1)
         self._micro = 0 if last_call else self._micro + 1
         return StepStats(
             loss=_mean(losses),
@@ -286,8 +289,9 @@ class SAM(GradientStep):
         )
 
     @torch.no_grad()
-    def _end_chunk(self, saved: list[Tensor] | None, weight: float, final: bool) -> None:
+    def _end_chunk(self, weight: float, final: bool) -> None:
         torch._foreach_copy_(self.pparams, self.buffers.backup)
+        saved, self.buffers.gsam = self.buffers.gsam, None
         if self.gsam is not None and saved is not None:
             pgrads = grads_of(self.pparams)
             scale = self.scaling.scale_tensor() if self.scaling is not None else 1.0
