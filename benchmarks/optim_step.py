@@ -209,7 +209,6 @@ def sync(device) -> None:
 def interleaved(fns: dict[str, Callable[[], None]], rounds: int, device, steps: int = 1) -> dict[str, list[float]]:
     for fn in fns.values():  # warm-up (lazily created state, allocator)
         fn()
-        fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for k, fn in fns.items():
