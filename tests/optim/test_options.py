@@ -195,3 +195,22 @@ def test_asam_with_eta_zero_equals_hand_computed_step(problem, placement):
     opt.step()
     torch.testing.assert_close(weights(model), w - lr * grad_ls(w + e, X, y), atol=1e-12, rtol=0)
     assert stats.perturbation_norm == pytest.approx(float(e.norm()), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["sgd", "sam"])
+def test_shrink_perturb_factor_one_resets_parameters_and_batchnorm_statistics(name):
+    """f = 1 at lr = lr₀ puts parameters and floating buffers back to their initial values before every
+    update (the official code pulls the whole state_dict), so two updates equal one."""
+    torch.manual_seed(0)
+    make = lambda: nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))  # noqa: E731
+    a, b = make(), make()
+    b.load_state_dict(a.state_dict())
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+    for model, updates in ((a, 2), (b, 1)):
+        opt = create_optimizer(name, model, lr=0.1, momentum=0.0, shrink_perturb=1.0)
+        for _ in range(updates):
+            opt.forward_backward(model, x, y, nn.functional.cross_entropy)
+            opt.step()
+    for (key, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        if va.is_floating_point():
+            torch.testing.assert_close(va, vb, atol=1e-7, rtol=0, msg=key)

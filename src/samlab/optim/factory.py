@@ -41,7 +41,8 @@ def _plain(model: nn.Module, base: str = "sgd", max_grad_norm: float | None = No
            grad_scaler: torch.amp.GradScaler | None = None, process_group: Any = None,
            shrink_perturb: float | None = None, **cfg: Any) -> GradientStep:
     return GradientStep(create_base_optimizer(base, model, **cfg), max_grad_norm=max_grad_norm,
-                        grad_scaler=grad_scaler, process_group=process_group, shrink_perturb=shrink_perturb)
+                        grad_scaler=grad_scaler, process_group=process_group, shrink_perturb=shrink_perturb,
+                        shrink_buffers=list(model.buffers()) if shrink_perturb else None)
 
 
 def perturbed_parameters(model: nn.Module, perturb: str | list[str]) -> list[torch.Tensor] | None:
@@ -115,6 +116,7 @@ def _perturbed(
         grad_scaler=grad_scaler,
         process_group=process_group,
         shrink_perturb=shrink_perturb,
+        shrink_buffers=list(model.buffers()) if shrink_perturb else None,
     )
 
 

@@ -93,9 +93,10 @@ class SAM(GradientStep):
         grad_scaler: torch.amp.GradScaler | None = None,
         process_group: Any = None,
         shrink_perturb: float | None = None,
+        shrink_buffers: list[Tensor] | None = None,
     ):
         super().__init__(base_optimizer, max_grad_norm=max_grad_norm, grad_scaler=grad_scaler,
-                         process_group=process_group, shrink_perturb=shrink_perturb)
+                         process_group=process_group, shrink_perturb=shrink_perturb, shrink_buffers=shrink_buffers)
         self.rho_schedule = constant_rho(rho) if isinstance(rho, (int, float)) else rho
         if perturbation_batch_size is not None and (int(perturbation_batch_size) != perturbation_batch_size or perturbation_batch_size < 1):
             raise ValueError(f"perturbation_batch_size must be an integer >= 1, got {perturbation_batch_size}")

@@ -7,7 +7,8 @@ one ``step``. Gradients are whatever autograd hands over in ``p.grad`` (``step``
 
 The wrapper *is* the optimizer LR schedulers see: it shares ``param_groups``/``state`` with the base
 optimizer. DDP and fp16: ``ddp_amp.py``. Shrink-and-perturb (``shrink_perturb``): before every update,
-w ← (1 − f)·w + f·w₀ with f = factor·lr/lr₀ (the official train.py; docs/optimizers.md).
+w ← (1 − f)·w + f·w₀ with f = factor·lr/lr₀, for the parameters and the floating-point buffers given as
+``shrink_buffers`` (BatchNorm statistics), as the official train.py does (docs/optimizers.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class GradientStep(torch.optim.Optimizer):
         grad_scaler: torch.amp.GradScaler | None = None,
         process_group: Any = None,
         shrink_perturb: float | None = None,
+        shrink_buffers: list[Tensor] | None = None,
     ):
         if not isinstance(base_optimizer, torch.optim.Optimizer):
             raise TypeError(f"base_optimizer must be a torch.optim.Optimizer, got {type(base_optimizer)!r}")
@@ -55,10 +57,12 @@ class GradientStep(torch.optim.Optimizer):
         if not self.params:
             raise ValueError("the base optimizer has no trainable parameters")
         self.shrink_perturb = float(shrink_perturb) if shrink_perturb else None
-        self._init: list[Tensor] | None = None  # w₀ for shrink-and-perturb
+        self._shrunk: list[Tensor] = []  # what shrink-and-perturb pulls: parameters + floating buffers
+        self._init: list[Tensor] | None = None  # their initial values
         self._lr0 = float(self.param_groups[0].get("initial_lr", self.param_groups[0]["lr"]))
         if self.shrink_perturb:
-            self._init = [p.detach().clone() for p in self.params]
+            self._shrunk = [p.detach() for p in self.params] + [b for b in shrink_buffers or [] if b.is_floating_point()]
+            self._init = [t.clone() for t in self._shrunk]
         self._micro = 0  # micro-batches seen in the current update
 
     @property
@@ -87,7 +91,7 @@ class GradientStep(torch.optim.Optimizer):
         """Once per update, before its first forward: shrink-and-perturb toward w₀."""
         if self._init is not None:
             f = self.shrink_perturb * self.lr / self._lr0
-            torch._foreach_lerp_(self.params, self._init, f)
+            torch._foreach_lerp_(self._shrunk, self._init, f)
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
