@@ -31,14 +31,17 @@ import statistics
 import time
 from collections.abc import Callable
 
-import samlab  # noqa: F401 - torchvision guard, before timm
 import timm
 import torch
 from pytorch_optimizer import GSAM as POGSAM
 from pytorch_optimizer import SAM as POSAM
-from pytorch_optimizer.optimizer.utils import disable_running_stats, enable_running_stats
+from pytorch_optimizer.optimizer.utils import (
+    disable_running_stats,
+    enable_running_stats,
+)
 from torch import Tensor, nn
 
+import samlab  # noqa: F401 - torchvision guard, before timm
 from samlab.optim import create_optimizer
 
 RHO, ASAM_RHO, ALPHA, LR, MOMENTUM = 0.05, 0.5, 0.4, 0.1, 0.9
@@ -284,14 +287,14 @@ def bookkeeping(rounds: int, device, results: dict) -> None:
             for impl in impls:
                 m = DotModel(shapes, device)
                 if impl == "bare passes":  # two forward-backward passes, gradients released before each
-                    def fn(m=m):
+                    def fn(m=m, x=x, y=y):
                         for _ in range(2):
                             m.zero_grad(set_to_none=True)
                             dot_loss(m(x), y).backward()
                         m.zero_grad(set_to_none=True)
                 else:
                     step, opts[impl] = build(impl, m)
-                    fn = (lambda step=step: step(x, y))
+                    fn = (lambda step=step, x=x, y=y: step(x, y))
                 fns[impl] = fn
             t = interleaved(fns, rounds, device, steps=3)
         finally:
@@ -367,7 +370,6 @@ def memory(device) -> None:
         held = held_between_passes(impl, resnet18, device)
         own = ""
         if impl.startswith("samlab"):
-            name = impl.split()[1]
             own = str(build(impl, resnet18().to(device))[1].extra_buffers())
         print(f"| {impl} | {held:.2f} | {own} |")
     print("(samlab gsam keeps autograd's ascent-gradient tensors as GSAM's saved g: counted; "

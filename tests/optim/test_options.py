@@ -10,7 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from samlab.optim import SAM, SGDW, GradientStep, GSAMCorrection, StepStats, create_optimizer
+from samlab.optim import (
+    SAM,
+    SGDW,
+    GSAMCorrection,
+    StepStats,
+    create_optimizer,
+)
 from tests.optim.conftest import grad_ls, linear_model, mse, weights
 
 

@@ -34,8 +34,9 @@ from samlab.optim.ascent import create_ascent
 from samlab.optim.base import BASE_OPTIMIZERS, create_base_optimizer  # noqa: F401 - re-exported
 from samlab.optim.gsam import GSAMCorrection
 from samlab.optim.sam import SAM
-from samlab.optim.step import GradientStep
 from samlab.optim.schedules import create_rho_schedule
+from samlab.optim.step import GradientStep
+
 
 def _plain(model: nn.Module, base: str = "sgd", max_grad_norm: float | None = None,
            grad_scaler: torch.amp.GradScaler | None = None, process_group: Any = None,

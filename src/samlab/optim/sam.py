@@ -21,7 +21,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from samlab.optim._ops import EPS, add_scaled_, global_norm, grads_of, owned_grads, release_grads
+from samlab.optim._ops import (
+    EPS,
+    add_scaled_,
+    global_norm,
+    grads_of,
+    owned_grads,
+    release_grads,
+)
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.batchnorm import batchnorms, frozen_batchnorm_stats
