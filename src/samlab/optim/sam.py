@@ -13,65 +13,24 @@ All maths is ``torch._foreach_*`` over parameter lists with 0-dim device coeffic
 from __future__ import annotations
 
 import weakref
-from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from samlab.optim._ops import (
-    EPS,
-    add_scaled_,
-    global_norm,
-    grads_of,
-    owned_grads,
-    release_grads,
-)
+from samlab.optim._ops import grads_of, owned_grads, release_grads
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.batchnorm import batchnorms, frozen_batchnorm_stats
 from samlab.optim.ddp_amp import all_reduce_mean, autocast_ctx, no_sync, world_size
 from samlab.optim.gsam import GSAMCorrection
+from samlab.optim.perturb import SAMBuffers, gsam_needs_copy, perturb_, random_direction
 from samlab.optim.schedules import RhoSchedule, constant_rho
 from samlab.optim.stats import StepStats
 from samlab.optim.step import GradientStep, LossFn
 
 PerturbationHook = Callable[["SAM", nn.Module, Tensor, Tensor], None]
-
-
-@dataclass
-class SAMBuffers:
-    """What the step holds beyond the base optimizer, lists aligned with the perturbed parameters.
-
-    ``backup``: w, restored by copy after every perturbed pass (persistent; the one buffer of SAM).
-    ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
-    rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
-    or autograd's ascent-gradient tensors kept alive), None between chunks. ``accum``: the weighted sum of the earlier chunks'
-    final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
-    separate buffer is ever allocated or zeroed."""
-
-    backup: list[Tensor]
-    saved: list[Tensor] | None = None
-    gsam: list[Tensor] | None = None
-    accum: list[Tensor] | None = None
-
-
-def _random_direction(params: list[Tensor], ascent: Ascent) -> list[Tensor]:
-    """One flat buffer per (device, dtype), filled by the ascent, seen as parameter-shaped views."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
-    for i, p in enumerate(params):
-        groups[(p.device, p.dtype)].append(i)
-    views: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
-    flats = []
-    for (device, dtype), idx in groups.items():
-        flat = torch.empty(sum(params[i].numel() for i in idx), device=device, dtype=dtype)
-        flats.append(flat)
-        for i, part in zip(idx, flat.split([params[i].numel() for i in idx])):
-            views[i] = part.view(params[i].shape)
-    ascent.fill_(flats)
-    return views
 
 
 class SAM(GradientStep):
@@ -123,7 +82,7 @@ class SAM(GradientStep):
         self._subset = len(self._pidx) < len(self.params)
         self.pparams = [self.params[i] for i in self._pidx]
         self.buffers = SAMBuffers(backup=[torch.zeros_like(p) for p in self.pparams])
-        if gsam is not None and gsam.alpha and self._gsam_needs_copy():
+        if gsam is not None and gsam.alpha and gsam_needs_copy(self.adaptive, gsam):
             self.buffers.saved = [torch.zeros_like(p) for p in self.pparams]
         self._accumulated = False  # an update was ever split into several parts (accounting)
         self._bn_cache: tuple[weakref.ref, list] | None = None
@@ -137,12 +96,6 @@ class SAM(GradientStep):
     @property
     def rho(self) -> float:
         return float(self.rho_schedule(self.lr))
-
-    def _gsam_needs_copy(self) -> bool:
-        """GSAM keeps autograd's ascent-gradient tensors as its backup unless ASAM rescales them first."""
-        if self.adaptive is None or self.gsam.backup == "normalized":
-            return False
-        return self.gsam.backup == "gradient" or self.adaptive.placement != "before"
 
     def register_perturbation_hook(self, hook: PerturbationHook) -> Callable[[], None]:
         """``hook(opt, model, inputs, targets)`` runs at w + e, before the perturbed pass (e.g. to
@@ -182,7 +135,7 @@ class SAM(GradientStep):
             with torch.no_grad(), autocast_ctx(x.device, autocast):
                 logits = model(x)
                 loss = loss_fn(logits, y)
-            return _random_direction(self.pparams, ascent), loss, None, logits
+            return random_direction(self.pparams, ascent), loss, None, logits
         with autocast_ctx(x.device, autocast):
             logits = model(x)
             loss = loss_fn(logits, y)
@@ -194,37 +147,6 @@ class SAM(GradientStep):
             g = grads_of(self.pparams)
             release_grads(self.params)
         return g, loss, aloss, logits
-
-    @torch.no_grad()
-    def _perturb(self, g: list[Tensor], rho: float) -> tuple[Tensor, list[Tensor] | None]:
-        """w ← w + e from the ascent gradient g (consumed); returns (‖e‖, GSAM's saved s or None)."""
-        gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
-        saved = None
-        if gsam is not None and gsam.backup != "normalized":
-            saved = g if self.buffers.saved is None else self.buffers.saved
-        if self.adaptive is None:
-            norm = global_norm(g)
-            inv = 1.0 / (norm + EPS)
-            if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w ← w + ρ·u
-                torch._foreach_mul_(g, inv)
-                add_scaled_(self.pparams, g, rho)
-                saved = g
-            else:
-                add_scaled_(self.pparams, g, rho * inv)
-            return rho * norm * inv, saved
-        if gsam is not None and gsam.backup == "gradient":
-            torch._foreach_copy_(saved, g)
-        keep = saved if gsam is not None and gsam.backup == "raw" and saved is not g else None
-        c, size = self.adaptive.direction_(g, self.backup, keep=keep, params=self.pparams)  # backup ← a (scratch)
-        if self.adaptive.uses_scratch(keep is not None):
-            torch._foreach_copy_(self.backup, self.pparams)  # backup ← w again
-        if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
-            torch._foreach_mul_(g, c)
-            add_scaled_(self.pparams, g, rho)
-            saved = g
-        else:
-            add_scaled_(self.pparams, g, rho * c)
-        return rho * size, saved
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
@@ -264,7 +186,8 @@ class SAM(GradientStep):
                 # 2. perturb (w backed up once per update: every chunk restores it exactly)
                 if first_call and ci == 0:
                     torch._foreach_copy_(buffers.backup, self.pparams)
-                norm, buffers.gsam = self._perturb(g, rho)
+                gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
+                norm, buffers.gsam = perturb_(self.pparams, g, rho, buffers, self.adaptive, gsam)
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
