@@ -1,4 +1,4 @@
-"""The SAM-family step around any base optimizer (docs/optimizers.md; maths in docs/science.md).
+"""The SAM-family step around any base optimizer (docs/optimizers.md; maths in science.md §1–§6).
 
 For every chunk of ``m`` samples of a micro-batch:
 1. ascent pass: the direction g (``ascent``: ``loss`` = SAM, ``obf``, ``random``) — autograd hands over
