@@ -330,21 +330,24 @@ def train(
                         k = y.shape[0]
                         sums.add("images", k)
                         interval.add("images", k)
-                        if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
+                        if stats.overflow:  # fp16 only (a device flag; False otherwise): the scaler skips this update
                             continue
                         if on_step is not None:
                             on_step(num_updates + 1, dataclasses.replace(stats, targets=y))
-                        pending.add(num_updates + 1, stats.loss, stats.perturbed_loss)
-                        sums.add("loss", stats.loss, k)
-                        sums.add("perturbed_loss", math.nan if stats.perturbed_loss is None else stats.perturbed_loss, k)
+                        # the unread device values (StepStats converts a field to a number when it is read)
+                        loss, perturbed, rho, norm = (stats.raw(f) for f in ("loss", "perturbed_loss", "rho",
+                                                                             "perturbation_norm"))
+                        pending.add(num_updates + 1, loss, perturbed)
+                        sums.add("loss", loss, k)
+                        sums.add("perturbed_loss", math.nan if perturbed is None else perturbed, k)
                         sums.add("correct", stats.logits.argmax(1).eq(y).sum())
                         sums.add("seen", k)
-                        sums.add("rho", 0.0 if stats.rho is None else stats.rho, k)
-                        for key in ("loss", "perturbed_loss", "rho"):  # None (plain SGD): not counted
-                            interval.add(key, getattr(stats, key), k)
-                            interval.add(f"seen_{key}", 0 if getattr(stats, key) is None else k)
-                        interval.add("perturbation_norm", stats.perturbation_norm)
-                        interval.add("micro", 0 if stats.perturbation_norm is None else 1)
+                        sums.add("rho", 0.0 if rho is None else rho, k)
+                        for key, value in (("loss", loss), ("perturbed_loss", perturbed), ("rho", rho)):
+                            interval.add(key, value, k)  # None (plain SGD): not counted
+                            interval.add(f"seen_{key}", 0 if value is None else k)
+                        interval.add("perturbation_norm", norm)
+                        interval.add("micro", 0 if norm is None else 1)
                     lr = optimizer.lr
                     optimizer.step()
                     sums.add("skipped", getattr(optimizer, "last_step_skipped", False))  # fp16; may be a tensor
