@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ImageDataset, create_transform
 from timm.data.readers.reader_image_folder import find_images_and_targets
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from samlab.data.prepared import PreparedData
 from samlab.data.raw import MissingRawFileError, RawDataError
@@ -84,7 +84,8 @@ class DeviceLoader:
 
 
 def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool = False, seed: int = 0,
-                  device: str | torch.device = "cpu", num_workers: int | None = None) -> DeviceLoader:
+                  device: str | torch.device = "cpu", num_workers: int | None = None,
+                  indices: torch.Tensor | None = None) -> DeviceLoader:
     """Batches of a streamed split: timm dataset + recipe transforms + ``DataLoader`` with workers."""
     extra = data.extra
     if extra.get("stream") != "image_folder":
@@ -94,11 +95,13 @@ def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool =
     c, size, _ = data.image_shape
     transform = create_transform(
         size, is_training=train, scale=tuple(extra["train_scale"]), hflip=0.5, color_jitter=None,
-        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std,
+        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std, **({} if train else {"interpolation": "bilinear"}),
     )
     dataset = ImageDataset(os.path.join(extra["root"], extra["split_dirs"][split]),
                            class_map={n: i for i, n in enumerate(data.class_names)},
                            input_img_mode="RGB" if c == 3 else "L", transform=transform)
+    if indices is not None:
+        dataset = Subset(dataset, [int(i) for i in indices])
     device = torch.device(device)
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     loader = DataLoader(

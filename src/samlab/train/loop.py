@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
-from samlab.models import create_model
+from samlab.models import create_model, load_backbone
 from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
 from samlab.train import distributed
 from samlab.train.checkpoint import FORMAT, CheckpointStore, check_compatible, rng_state, seed_everything, set_rng_state
@@ -162,12 +162,15 @@ def train(
     data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any] | TrainConfig,
     name: str = "model", checkpoints: CheckpointStore | None = None,
     on_step: Callable[[int, StepStats], None] | None = None,
+    init_from: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train one model with one optimizer variant; returns its final checkpoint and per-epoch history.
 
     ``on_step(update, stats)``, if given, sees every micro-batch's ``StepStats`` (asked with
     ``return_outputs=True``, with the micro-batch's ``targets``), e.g. ``samlab.analysis.ForgettingRecorder``
     or ``BalanceRecorder``; ``update`` counts from 1.
+    ``init_from``, if given, is a pre-trained model checkpoint (``{"model_config", "state_dict"}``) whose weights
+    start the run, all but the classifier, which stays freshly initialised (fine-tuning, ``samlab.evaluate.transfer``).
     """
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
@@ -180,7 +183,10 @@ def train(
         torch.backends.cudnn.benchmark = False
 
     seed_everything(cfg.seed)
-    model = create_model(**full_model_cfg).to(device)
+    model = create_model(**full_model_cfg)
+    if init_from is not None:  # fine-tuning: pre-trained weights, a new head
+        load_backbone(model, init_from)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = AMP_DTYPES[cfg.amp]
