@@ -133,15 +133,17 @@ def test_npy_files_of_another_image_shape_are_not_used(tmp_path):
     assert sets.splits["test|contrast|1"][0].shape == (4, 3, 8, 8)
 
 
-def test_streamed_data_gets_only_its_image_folder_sets(tmp_path):
+def test_streamed_data_lists_its_image_folder_sets_without_reading_them(tmp_path):
     from PIL import Image
 
     (tmp_path / "r" / "b").mkdir(parents=True)
     Image.new("RGB", (10, 10), (0, 255, 0)).save(tmp_path / "r" / "b" / "0.png")
     stream = PreparedData("imagenet", {}, (0.5,) * 3, (0.25,) * 3, ["a", "b"], {"image_shape": [3, 8, 8]})
     sets = build_robustness_sets(stream, image_folders={"rendition": str(tmp_path / "r")})
-    assert list(sets.splits) == ["rendition|none|0"] and sets.splits["rendition|none|0"][0].shape == (1, 3, 8, 8)
+    assert sets.splits == {} and list(sets.extra["file_sets"]) == ["rendition|none|0"]
+    spec = sets.extra["file_sets"]["rendition|none|0"]
+    assert spec["files"] == [str(tmp_path / "r" / "b" / "0.png")] and spec["targets"] == [1] and spec["mask"] == [1]
     empty = build_robustness_sets(stream)
-    assert empty.splits == {} and empty.kind == "stream"
+    assert empty.splits == {} and empty.kind == "stream" and empty.extra["file_sets"] == {}
     tensors, meta = empty.to_tensors()
     assert PreparedData.from_tensors(tensors, meta).image_shape == (3, 8, 8)
