@@ -91,6 +91,15 @@ def _create(name: str, num_classes: int, in_chans: int, img_size: int | None, pr
         raise
 
 
+def unfuse_attention(model: nn.Module) -> nn.Module:
+    """Switch timm attention blocks to the explicit softmax(QKᵀ)V maths: fused SDPA kernels have no double
+    backward, which Hessian-vector products (sharpness analysis) need. Same function, same outputs."""
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = False
+    return model
+
+
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
     """Rebuild a model saved by the training stage (``{"model_config", "state_dict"}``)."""
     try:

@@ -175,6 +175,8 @@ def train(
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
     opt_name = opt_cfg.pop("name", None)
+    if opt_cfg.get("rho_schedule") == "lr_prop":  # ρ ∝ LR between the run's own LR bounds unless given
+        opt_cfg.setdefault("lr_min", cfg.min_lr)
     dist_info, device = distributed.init_from_env(resolve_device(cfg.device))
     full_model_cfg = model_config_for(model_cfg, data)
     validate(data, full_model_cfg, optimizer_cfg, cfg, dist_info.world_size)

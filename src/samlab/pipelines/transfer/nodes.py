@@ -11,6 +11,10 @@ from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.transfer import make_target, transfer_table
 
 
+COLUMNS = ["model", "source_optimizer", "target", "method", "finetune_optimizer", "accuracy", "nll", "ece", "n",
+           "train_loss", "epochs", "time_s"]
+
+
 def build_target(prepared: PreparedData, params: dict[str, Any]) -> dict[str, PreparedData]:
     """Every target task, by name: ``targets: {name: config}`` (paper 1: CIFAR-10 and CIFAR-100) or one
     ``target: config``."""
@@ -29,8 +33,9 @@ def build_target(prepared: PreparedData, params: dict[str, Any]) -> dict[str, Pr
 def transfer_model(target: PreparedData | dict[str, PreparedData], checkpoint: dict, params: dict[str, Any],
                    variant_name: str) -> pd.DataFrame:
     with torch_threads(params.get("threads")):
-        return pd.DataFrame(transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"),
-                                           variant_name))
+        rows = transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"), variant_name)
+    # a model no recipe starts from still writes a (header-only) table
+    return pd.DataFrame(rows, columns=None if rows else COLUMNS)
 
 
 def collect(*tables: pd.DataFrame) -> pd.DataFrame:
