@@ -37,7 +37,9 @@ def shrink(env: str) -> str:
              "resnet50": "model.drop_rate=0.0"}[env]  # ResNet-50 at 32 px is small enough as it is
     batch = {"vit_s32": "training.batch_size=128,training.accum_steps=1",
              "resnet50": "training.batch_size=64,training.accum_steps=2"}[env]
-    parts = [model, batch, "data.image_size=32", "training.epochs=2", "training.warmup_epochs=1",
+    epochs = {"vit_s32": "training.epochs=2,training.warmup_epochs=1",  # warm-up then decay
+              "resnet50": "training.epochs=1,training.warmup_epochs=1"}[env]
+    parts = [model, batch, epochs, "data.image_size=32",
              "training.eval_batch_size=64", "training.progress=false",
              "analysis.subset.size=16", "analysis.subset.batch_size=8", "analysis.hessian.iterations=3",
              "analysis.m_sharpness.m=8", "analysis.adaptive_sharpness.m=8", "robustness.num_workers=0",

@@ -23,7 +23,7 @@ def test_recipe_environment_runs_end_to_end(env, recipe_project, monkeypatch):
         metrics = json.loads((out / "07_model_output" / run / "metrics.json").read_text())
         assert metrics["variant"] == run and 0 <= metrics["test_accuracy"] <= 1 and metrics["test_n"] == 12
         history = pd.read_csv(out / "07_model_output" / run / "history.csv")
-        assert len(history) == 2 and history["train_loss"].notna().all()
+        assert len(history) == {"vit_s32": 2, "resnet50": 1}[env] and history["train_loss"].notna().all()
     robustness = pd.read_csv(out / "08_reporting" / "robustness.csv")
     assert sorted(set(robustness["model"])) == sorted(RUNS)
     for run in RUNS:
