@@ -4,8 +4,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from samlab.data import (CentreCrop, PreparedData, ResizedCropFlip, load_subset, make_loader, prepare_dataset,
-                         subset_indices)
+from samlab.data import (
+    CentreCrop,
+    PreparedData,
+    ResizedCropFlip,
+    load_subset,
+    make_loader,
+    prepare_dataset,
+    subset_indices,
+)
 from tests.data.imagenet_fakes import WNIDS, write_imagenet
 
 

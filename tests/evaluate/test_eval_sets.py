@@ -11,7 +11,13 @@ from samlab.data import MissingRawFileError, RawDataError, prepare_dataset
 from samlab.data.eval_sets import build_file_sets, class_index, real
 from samlab.evaluate.robustness import evaluate_file_sets, real_accuracy
 from samlab.evaluate.test_sets import build_robustness_sets
-from tests.data.imagenet_fakes import WNIDS, write_class_folders, write_imagenet, write_real, write_v2
+from tests.data.imagenet_fakes import (
+    WNIDS,
+    write_class_folders,
+    write_imagenet,
+    write_real,
+    write_v2,
+)
 
 
 def test_real_accuracy_by_hand():

@@ -10,7 +10,13 @@ import pytest
 
 from tests.conftest import copy_project
 from tests.data.fakes import write_cifar10, write_cifar100
-from tests.data.imagenet_fakes import WNIDS, write_class_folders, write_imagenet, write_real, write_v2
+from tests.data.imagenet_fakes import (
+    WNIDS,
+    write_class_folders,
+    write_imagenet,
+    write_real,
+    write_v2,
+)
 
 ENVS = ("vit_s32", "resnet50")
 RUNS = ("vanilla", "labelsmooth", "shrink_perturb", "sam", "sam_obf", "randsam", "gsam", "gsam_obf", "asam", "asam_obf")

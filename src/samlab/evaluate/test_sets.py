@@ -22,7 +22,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from samlab.data.prepared import PreparedData
-from samlab.evaluate.corruptions import SEVERITIES, available_corruptions, chunk_size_for, corrupt
+from samlab.evaluate.corruptions import (
+    SEVERITIES,
+    available_corruptions,
+    chunk_size_for,
+    corrupt,
+)
 from samlab.evaluate.robustness import set_key
 
 log = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -210,6 +210,14 @@ def transfer_table(checkpoint: dict[str, Any], target: PreparedData | dict[str, 
     return rows
 
 
-__all__ = ["FinetuneConfig", "RELABELLINGS", "finetune", "load_checkpoint", "make_target", "match_inputs", "probe",
-           "transfer_table"]
+__all__ = [
+    "RELABELLINGS",
+    "FinetuneConfig",
+    "finetune",
+    "load_checkpoint",
+    "make_target",
+    "match_inputs",
+    "probe",
+    "transfer_table",
+]
 

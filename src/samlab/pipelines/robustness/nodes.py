@@ -11,7 +11,12 @@ import pandas as pd
 from samlab.data import PreparedData
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.probes import cross_validated_probe, extract_features
-from samlab.evaluate.robustness import corruption_errors, evaluate_file_sets, evaluate_sets, parse_set_key
+from samlab.evaluate.robustness import (
+    corruption_errors,
+    evaluate_file_sets,
+    evaluate_sets,
+    parse_set_key,
+)
 from samlab.evaluate.test_sets import build_robustness_sets
 from samlab.evaluate.transfer import _device
 from samlab.models import model_from_checkpoint

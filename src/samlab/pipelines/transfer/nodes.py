@@ -10,7 +10,6 @@ from samlab.data import PreparedData
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.transfer import make_target, transfer_table
 
-
 COLUMNS = ["model", "source_optimizer", "target", "method", "finetune_optimizer", "accuracy", "nll", "ece", "n",
            "train_loss", "epochs", "time_s"]
 
