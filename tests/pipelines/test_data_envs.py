@@ -11,7 +11,7 @@ from kedro.config import OmegaConfigLoader
 from samlab.data import MissingRawFileError
 from samlab.pipelines.data_preparation.nodes import prepare_data
 from samlab.pipelines.variants import training_variants
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 ENVS = {
     # env: (data set, file named in the error, model, epochs, global batch, sam rho)
@@ -47,7 +47,7 @@ def test_base_stays_on_embedded_digits():
 @pytest.mark.slow
 def test_kedro_run_with_env_fails_clearly_without_the_archive(project):
     proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "resnet50", "--pipeline", "data_preparation"],
-                          cwd=project, capture_output=True, text=True, timeout=600,
+                          cwd=project, capture_output=True, text=True, timeout=HANG_TIMEOUT,
                           env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true"})
     assert proc.returncode != 0
     out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
