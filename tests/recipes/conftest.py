@@ -51,7 +51,7 @@ def shrink(env: str) -> str:
              "analysis.m_sharpness.m=8", "analysis.adaptive_sharpness.m=8", "robustness.num_workers=0",
              "robustness.eval_batch_size=16"]
     for target in ("cifar10", "cifar100"):
-        parts += [f"transfer.targets.{target}.input.size=32", f"transfer.targets.{target}.md5=null"]
+        parts += [f"transfer.targets.{target}.input.size=32", f"transfer.targets.{target}.verify_checksum=false"]
     for run in TRANSFER_RUNS:
         parts += [f"transfer.finetune.{run}.epochs=1", f"transfer.finetune.{run}.batch_size=64",
                   f"transfer.finetune.{run}.warmup_epochs=0"]
