@@ -42,8 +42,8 @@ OFFICIAL = {
         "sam_obf": ("obf", {"rho": 0.6, "gamma": 1.0}, {}),
         "randsam": ("randsam", {"rho": 0.6}, {}),
         "gsam": ("gsam", {"rho": 0.6, "rho_schedule": "lr_prop", "rho_min": 0.0, "alpha": 0.4,
-                          "backup_normalized": False}, {}),
-        "gsam_obf": ("gsam_obf", {"rho": 0.6, "gamma": 1.0, "alpha": 0.4, "backup_normalized": True}, {}),
+                          "gsam_backup": "raw"}, {}),
+        "gsam_obf": ("gsam_obf", {"rho": 0.6, "gamma": 1.0, "alpha": 0.4, "gsam_backup": "normalized"}, {}),
         "asam": ("asam", {"rho": 6.0, "adaptive": "after"}, {}),
         "asam_obf": ("asam_obf", {"rho": 6.0, "adaptive": "after", "gamma": 1e-12}, {}),
     },
@@ -55,8 +55,8 @@ OFFICIAL = {
         "sam_obf": ("obf", {"rho": 0.04, "gamma": 1e-12}, {}),
         "randsam": ("randsam", {"rho": 0.04}, {}),
         "gsam": ("gsam", {"rho": 0.04, "rho_schedule": "lr_prop", "rho_min": 0.02, "alpha": 0.01,
-                          "backup_normalized": True}, {}),
-        "gsam_obf": ("gsam_obf", {"rho": 0.04, "gamma": 1e-12, "alpha": 0.01, "backup_normalized": False}, {}),
+                          "gsam_backup": "normalized"}, {}),
+        "gsam_obf": ("gsam_obf", {"rho": 0.04, "gamma": 1e-12, "alpha": 0.01, "gsam_backup": "raw"}, {}),
         "asam": ("asam", {"rho": 0.8, "rho_schedule": "lr_prop", "rho_min": 0.4, "adaptive": "before"}, {}),
         "asam_obf": ("asam_obf", {"rho": 0.8, "adaptive": "before", "gamma": 1e-12}, {}),
     },
@@ -85,12 +85,12 @@ def test_every_official_pretraining_run_is_one_namespace_with_the_official_setti
     for key, value in common["model"].items():
         assert params["model"][key] == value, (env, "model", key)
     for run, (name, own, training_own) in OFFICIAL[env].items():
-        training = {**params["training"], **(params[run].get("training") or {})}
+        training = {**params["training"], **(params["variants"][run].get("training") or {})}
         for key, value in {**common["training"], **training_own}.items():
             assert training[key] == pytest.approx(value), (env, run, key)
         global_batch = training["batch_size"] * training["accum_steps"]
         assert global_batch == 4096 and training["batch_size"] // RANKS == common["per_rank_batch"], (env, run)
-        opt = dict(params[run]["optimizer"])
+        opt = dict(params["variants"][run]["optimizer"])
         expected = {"name": name, **common["optimizer"], **own}
         if name not in ("adamw", "sgdw"):  # perturbed runs: base optimizer, m = 64 per rank
             expected.update(base=common["base"], perturbation_batch_size=64)
