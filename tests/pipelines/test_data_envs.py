@@ -33,7 +33,7 @@ def test_env_switches_data_model_and_recipe_and_names_the_missing_file(env, tmp_
     assert params["data"]["name"] == name and params["model"]["name"] == model
     assert params["training"]["epochs"] == epochs
     assert params["training"]["batch_size"] * params["training"]["accum_steps"] == batch
-    assert "sam" in training_variants(params) and params["variants"]["sam"]["optimizer"]["rho"] == rho
+    assert f"{env}_sam" in training_variants(params) and params["variants"][f"{env}_sam"]["optimizer"]["rho"] == rho
     monkeypatch.chdir(tmp_path)  # relative raw paths resolve against the project root kedro runs in
     with pytest.raises(MissingRawFileError, match=missing):
         prepare_data(params["data"])

@@ -16,14 +16,14 @@ import torch
 from tests.conftest import kedro
 from tests.recipes.conftest import shrink
 
-ARGS = ["run", "--env", "vit_s32", "--pipeline", "training", "--namespaces", "sam"]
+ARGS = ["run", "--env", "vit_s32", "--pipeline", "training", "--namespaces", "vit_s32_sam"]
 
 
 @pytest.mark.slow
 def test_two_ranks_of_the_sam_recipe_equal_one_process(recipe_project, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     params = shrink("vit_s32") + ",training.device=cpu"
-    model = recipe_project / "data" / "06_models" / "sam" / "model.pt"
+    model = recipe_project / "data" / "06_models" / "vit_s32_sam" / "model.pt"
     kedro(recipe_project, "run", "--env", "vit_s32", "--pipeline", "data_preparation", "--params", params)
     kedro(recipe_project, *ARGS, "--params", params)
     single = torch.load(model, weights_only=True)["state_dict"]
@@ -37,7 +37,7 @@ def test_two_ranks_of_the_sam_recipe_equal_one_process(recipe_project, monkeypat
     assert single.keys() == ranks.keys()
     for key in single:
         torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-5, msg=lambda m, k=key: f"{k}: {m}")
-    history = (recipe_project / "data" / "07_model_output" / "sam" / "history.csv").read_text()
+    history = (recipe_project / "data" / "07_model_output" / "vit_s32_sam" / "history.csv").read_text()
     assert history.count("\n") == 3  # header + 2 epochs, written once (rank 0)
     init = torch.load(model, weights_only=True)
     assert init["model_config"]["head_init"] == {"weight": 0.0, "bias": -10.0}

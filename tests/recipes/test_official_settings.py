@@ -81,10 +81,11 @@ def parameters(env: str) -> dict:
 @pytest.mark.parametrize("env", sorted(OFFICIAL))
 def test_every_official_pretraining_run_is_one_namespace_with_the_official_settings(env):
     params, common = parameters(env), COMMON[env]
-    assert sorted(training_variants(params)) == sorted(OFFICIAL[env])
+    assert sorted(training_variants(params)) == sorted(f"{env}_{run}" for run in OFFICIAL[env])
     for key, value in common["model"].items():
         assert params["model"][key] == value, (env, "model", key)
-    for run, (name, own, training_own) in OFFICIAL[env].items():
+    for short, (name, own, training_own) in OFFICIAL[env].items():
+        run = f"{env}_{short}"  # namespaces carry the family: both families' outputs live side by side
         training = {**params["training"], **(params["variants"][run].get("training") or {})}
         for key, value in {**common["training"], **training_own}.items():
             assert training[key] == pytest.approx(value), (env, run, key)
@@ -131,7 +132,7 @@ def test_transfer_runs_are_the_official_fine_tunes(env):
     assert sorted(transfer["finetune"]) == sorted(TRANSFER)
     for run, (source, name, own, loss) in TRANSFER.items():
         recipe = transfer["finetune"][run]
-        assert recipe["source"] == source and recipe["loss"] == loss[env], run
+        assert recipe["source"] == f"{env}_{source}" and recipe["loss"] == loss[env], run
         expected = {"name": name, "lr": lr, "momentum": 0.9, "weight_decay": 0.0, "max_grad_norm": 1.0, **own}
         if name != "sgd":
             expected["rho"] = rho
