@@ -91,3 +91,35 @@ def test_prepared_stream_round_trips_with_split_names(imagenet):
     tensors, meta = imagenet.to_tensors()
     back = PreparedData.from_tensors(tensors, meta)
     assert back.split_names == ["train", "test"] and back.split_size("train") == 12
+
+
+def test_each_rank_loads_its_share_of_the_global_batch_in_the_loops_order():
+    from samlab.data.image_folder import GlobalBatchSampler
+
+    def batches(world, rank):
+        return list(GlobalBatchSampler(20, 8, 2, world, rank, torch.Generator().manual_seed(3)))
+
+    single = batches(1, 0)
+    r0, r1 = batches(2, 0), batches(2, 1)
+    assert len(single) == len(r0) == 2 and all(len(b) == 4 for b in r0 + r1)
+    for whole, a, b in zip(single, r0, r1):
+        # micro-batch k of the update = [rank 0's k-th half, rank 1's k-th half], as the loop's chunk-then-shard
+        assert whole == a[:2] + b[:2] + a[2:] + b[2:]
+        assert len({seed for _, seed in whole}) == 1  # one augmentation seed per epoch, the same on every rank
+    with pytest.raises(ValueError, match="does not split"):
+        GlobalBatchSampler(20, 6, 2, 4, 0, torch.Generator())
+
+
+def test_a_training_image_gets_the_same_augmentation_whoever_loads_it(imagenet):
+    from samlab.data.image_folder import SeededSamples
+
+    loader = make_loader(imagenet, "train", 4, train=True, num_workers=0)
+    dataset = loader.loader.dataset
+    assert isinstance(dataset, SeededSamples)
+    a, _ = dataset[(5, 123)]
+    torch.manual_seed(99)
+    b, _ = dataset[(5, 123)]
+    c, _ = dataset[(5, 124)]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    x, y = next(iter(loader))
+    assert x.shape == (4, 3, 16, 16) and not getattr(loader, "per_rank", False)

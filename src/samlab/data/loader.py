@@ -70,7 +70,7 @@ class TensorLoader:
 
 def make_loader(
     data, split: str, batch_size: int, *, train: bool = False, seed: int = 0, device: str | torch.device = "cpu",
-    augment: dict | None = None, num_workers: int | None = None, indices: Tensor | None = None,
+    augment: dict | None = None, num_workers: int | None = None, indices: Tensor | None = None, accum_steps: int = 1,
 ):
     """The one way to get batches of ``split`` of any prepared data set (tensor or streamed).
 
@@ -78,7 +78,9 @@ def make_loader(
     dropped, ``augment`` config → batched on-device crop/flip). A tensor set with an input transform
     (``extra["input"]``: CIFAR shown to a 224 px model) is resized on the device: RandomResizedCrop + flip
     when training, resize + centre crop otherwise. Streamed image folders: a worker ``DataLoader`` with
-    the recipe transforms (``augment`` is then ignored), batches moved to ``device``. ``indices`` restricts
+    the recipe transforms (``augment`` is then ignored), batches moved to ``device``; under ``torchrun`` a
+    training loader yields only this rank's share of each global batch (``loader.per_rank``; ``accum_steps``
+    tells how the global batch is cut into micro-batches). ``indices`` restricts
     the split to those samples (in that order; eval only).
     """
     if not data.has_split(split):
@@ -89,7 +91,7 @@ def make_loader(
         from samlab.data.image_folder import stream_loader
 
         return stream_loader(data, split, batch_size, train=train, seed=seed, device=device, num_workers=num_workers,
-                             indices=indices)
+                             indices=indices, accum_steps=accum_steps)
     from samlab.data.augment import create_augment, input_transforms
 
     train_input, eval_input = input_transforms(data.extra.get("input"))

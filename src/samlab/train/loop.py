@@ -225,7 +225,8 @@ def train(
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
     loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
-                         augment=cfg.augment)
+                         augment=cfg.augment, accum_steps=cfg.accum_steps)
+    per_rank = bool(getattr(loader, "per_rank", False))  # streamed folders: each rank loads only its share
     val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
     val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
     loader_rng = _generator(loader)  # the shuffling (and augmentation) stream, checkpointed for resume
@@ -330,7 +331,8 @@ def train(
                            position=1, initial=skip, total=updates_per_epoch)
                 for batch, (inputs, targets) in enumerate(bar, start=skip):
                     for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
-                        x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
+                        if not per_rank:
+                            x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
                         if cfg.channels_last and x.ndim == 4:
                             x = x.contiguous(memory_format=torch.channels_last)
                         stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps,
