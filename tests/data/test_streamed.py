@@ -121,5 +121,5 @@ def test_a_training_image_gets_the_same_augmentation_whoever_loads_it(imagenet):
     b, _ = dataset[(5, 123)]
     c, _ = dataset[(5, 124)]
     assert torch.equal(a, b) and not torch.equal(a, c)
-    x, y = next(iter(loader))
+    x, _ = next(iter(loader))
     assert x.shape == (4, 3, 16, 16) and not getattr(loader, "per_rank", False)
