@@ -112,7 +112,8 @@ def test_image_folder_reader(tmp_path):
     assert x.shape == (4, 3, 8, 8) and x.dtype == torch.uint8 and y.tolist() == [0, 0, 2, 2] and classes == [0, 2]
     assert x[0, 0].float().mean() > 250 and x[3, 2].float().mean() > 250
     sets = build_robustness_sets(_prepared(), [], image_folders={"sketch": str(tmp_path / "set")})
-    assert json.loads(sets.extra["class_subsets"]) == {"sketch": [0, 2]}
+    spec = sets.extra["file_sets"]["sketch|none|0"]  # streamed at evaluation, masked to the classes it covers
+    assert "sketch|none|0" not in sets.splits and spec["mask"] == [0, 2] and spec["targets"] == [0, 0, 2, 2]
     with pytest.raises(ValueError, match="not among"):
         read_image_folder(tmp_path / "set", ["a", "b"], 8, 3)
 

@@ -5,8 +5,9 @@ Split names are ``test_set|corruption|severity`` (see ``samlab.evaluate.robustne
 - ``test|<corruption>|<1-5>`` the corruption suite, generated (``corruptions.py``) or, when the real
   CIFAR-10-C / CIFAR-100-C ``<corruption>.npy`` files are in the configured folder, read from them;
 - ``<split>|none|0`` for every prepared split named ``*_only_test`` (the shifted dominoes / CIFAR-MNIST sets);
-- ``<name>|none|0`` for every class-per-folder test set named in the parameters (ImageNet-R/-A/-Sketch/V2
-  layouts), with the classes it covers recorded in ``extra["class_subsets"]`` for logit masking.
+- file sets (``extra["file_sets"]``, streamed at evaluation, never loaded whole): the ``eval_sets`` of the
+  parameters (ImageNet val of a streamed set, ReaL, V2, R, Sketch, ImageNet-C; ``samlab.data.eval_sets``) and the
+  ``image_folders`` (class folders, logits masked to the classes they cover).
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def build_robustness_sets(
 ) -> PreparedData:
     """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring).
 
-    ``eval_sets`` (any data kind) and, for streamed data, ``image_folders`` are file sets: listed in
-    ``extra["file_sets"]`` and streamed at evaluation, never loaded whole.
+    ``eval_sets`` and ``image_folders`` (class folders, logits masked to the classes they cover) are file
+    sets: listed in ``extra["file_sets"]`` and streamed at evaluation, never loaded whole.
     """
     kind = getattr(prepared, "kind", "images")
     names = available_corruptions() if corruptions == "all" else list(corruptions)
@@ -159,14 +160,14 @@ def build_robustness_sets(
             splits[set_key(split)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
     if image_folders and kind != "images":
         raise ValueError(f"image-folder test sets need an image data set, {prepared.name} holds {kind}")
-    folder_sets = _image_folder_sets(prepared, image_folders, tuple(images.shape[1:])) if image_folders else None
-    if folder_sets is not None:
-        splits.update(folder_sets.splits)
+    folders = {name: {"format": "class_folders", "root": path, "masked": True, "crop_pct": 1.0}
+               for name, path in (image_folders or {}).items()}  # shorter side to the image size, centre crop
+    file_sets.update(file_set_specs(prepared, folders))
     log.info("robustness sets: %d (%s)", len(splits), ", ".join(f"{k}: {v}" for k, v in sources.items()))
     return PreparedData(
         name=f"{prepared.name}-robustness", splits=splits, mean=prepared.mean, std=prepared.std,
         class_names=list(prepared.class_names),
-        extra={"class_subsets": folder_sets.extra["class_subsets"] if folder_sets else "{}",
+        extra={"class_subsets": "{}",
                "corruption_sources": json.dumps(sources), "seed": str(seed), "file_sets": file_sets},
     )
 
@@ -194,22 +195,6 @@ def file_set_specs(prepared: PreparedData, eval_sets: dict[str, dict]) -> dict[s
             masked_key = full_key if masked is True else set_key(f"{name}_{len(fs.covered_classes)}", *full_key.split("|")[1:])
             out[masked_key] = {**base, "mask": fs.covered_classes}
     return out
-
-
-def _image_folder_sets(prepared: PreparedData, image_folders: dict[str, str], shape: tuple[int, int, int]) -> PreparedData:
-    """Only the class-per-folder sets. For a streamed (ImageNet) data set this is all the stage evaluates:
-    its test split is not in memory, so no clean or corrupted rows (use CIFAR-10-C-style files or a tensor set)."""
-    if prepared.kind == "stream":
-        log.warning("%s is streamed from folders: no clean/corrupted test split in memory, only image-folder sets "
-                    "(%s)", prepared.name, ", ".join(image_folders) or "none configured")
-    splits, class_subsets = {}, {}
-    for name, path in image_folders.items():
-        x, y, classes = read_image_folder(path, prepared.class_names, shape[1], shape[0])
-        splits[set_key(name)] = (x, y)
-        class_subsets[name] = classes
-    return PreparedData(f"{prepared.name}-robustness", splits, prepared.mean, prepared.std, list(prepared.class_names),
-                        {"class_subsets": json.dumps(class_subsets), "corruption_sources": "{}",
-                         "image_shape": list(shape)})
 
 
 def resize_images(images: Tensor, size: int) -> Tensor:
