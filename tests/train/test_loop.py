@@ -171,7 +171,7 @@ def test_fp16_with_gradient_scaler_on_gpu(digits):
     assert math.isfinite(h[-1]["train_loss"])
 
 
-@pytest.mark.parametrize("env", ["cifar10", "cifar100", "imagenet"])
+@pytest.mark.parametrize("env", ["vit_s32", "resnet50"])
 def test_every_environment_training_block_is_understood(env, caplog):
     import yaml
 

@@ -38,6 +38,8 @@ class Subset(Strict):
     split: str = "train"
     size: int | None = Field(default=None, gt=0)
     seed: int = 0
+    order: Literal["random", "first"] = "random"  # first: the first `size` images (paper 1's sharpness subset)
+    batch_size: int = Field(default=256, gt=0)     # images per batch while reading the subset
 
 
 class Hessian(Strict):
@@ -91,6 +93,15 @@ class RobustnessProbe(Strict):
     max_iter: int = Field(default=1000, gt=0)
 
 
+class EvalSet(Strict):
+    format: Literal["class_folders", "class_index", "real", "corruption_folders"]
+    root: str
+    labels: str | None = None  # real: the ReaL labels JSON
+    masked: bool | Literal["both"] = False
+    crop_pct: float | None = Field(default=None, gt=0, le=1)
+    optional: bool = False
+
+
 class Robustness(Strict):
     corruptions: Literal["all"] | list[str] = "all"
     severities: list[typing.Annotated[int, Field(ge=1, le=5)]] = [1, 2, 3, 4, 5]
@@ -99,6 +110,8 @@ class Robustness(Strict):
     max_test_images: int | None = Field(default=None, gt=0)
     corrupted_npy: str | None = None
     image_folders: dict[str, str] | None = None
+    eval_sets: dict[str, EvalSet] | None = None  # streamed file sets (samlab.data.eval_sets)
+    num_workers: int | None = Field(default=None, ge=0)
     baseline: str = "sgd"
     probe: RobustnessProbe | None = None
     eval_batch_size: int = Field(default=512, gt=0)
@@ -117,6 +130,7 @@ class LinearProbe(Strict):
 
 class Transfer(Strict):
     target: dict[str, Any] = {"name": "parity"}
+    targets: dict[str, dict[str, Any]] | None = None  # several targets by name (paper 1: CIFAR-10 and CIFAR-100)
     finetune: dict[str, dict[str, Any]] = {}
     linear_probe: LinearProbe | None = None
     threads: int | None = Field(default=None, gt=0)

@@ -271,14 +271,18 @@ def check_transfer(block: str, cfg: Any) -> list[Problem]:
     problems = check_model(block, cfg, Transfer)
     if not isinstance(cfg, dict):
         return problems
-    target = cfg.get("target") or {"name": "parity"}
-    if isinstance(target, dict):
+    targets = {f"{block}.targets.{k}": {"name": k, **(v or {})} for k, v in (cfg.get("targets") or {}).items()} \
+        or {f"{block}.target": cfg.get("target") or {"name": "parity"}}
+    for where_target, target in targets.items():
+        if not isinstance(target, dict):
+            continue
+        target = {k: v for k, v in target.items() if k != "input"}  # the loader's resize for the model (not the data set's)
         if target.get("name") in RELABELLINGS:
-            problems += unknown_keys(f"{block}.target", target, ["name"], "setting of a relabelling target")
+            problems += unknown_keys(where_target, target, ["name"], "setting of a relabelling target")
         else:
             problems += [Problem(p.block, p.key, p.message if p.key != "name" else
                                  f"{p.message}; or a relabelling of the training data: {', '.join(sorted(RELABELLINGS))}")
-                         for p in check_data(f"{block}.target", target)]
+                         for p in check_data(where_target, target)]
     for recipe, rcfg in (cfg.get("finetune") or {}).items():
         where = f"{block}.finetune.{recipe}"
         if not isinstance(rcfg, dict):

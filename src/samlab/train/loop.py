@@ -31,7 +31,7 @@ from samlab.config.validate import check_train_inputs
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
 from samlab.evaluate.metrics import evaluate
-from samlab.models import create_model
+from samlab.models import create_model, load_backbone
 from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
 from samlab.train import distributed
 from samlab.train.checkpoint import FORMAT, CheckpointStore, check_compatible, rng_state, seed_everything, set_rng_state
@@ -182,6 +182,7 @@ def train(
     data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any] | TrainConfig,
     name: str = "model", checkpoints: CheckpointStore | None = None,
     on_step: Callable[[int, StepStats], None] | None = None,
+    init_from: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train one model with one optimizer variant; returns its final checkpoint and per-epoch history.
 
@@ -194,11 +195,15 @@ def train(
     with ``Preempted`` (a ``SystemExit``, code 128 + signal); ``training.checkpoint_every_n_updates`` /
     ``checkpoint_every_minutes`` add checkpoints inside epochs. ``TrainResult.updates`` holds one row
     every ``training.logging.every_n_updates`` updates (50 without a logging block).
+    ``init_from``, if given, is a pre-trained model checkpoint (``{"model_config", "state_dict"}``) whose weights
+    start the run, all but the classifier, which stays freshly initialised (fine-tuning, ``samlab.evaluate.transfer``).
     """
     check_train_inputs(model_cfg, optimizer_cfg, train_cfg.as_dict() if isinstance(train_cfg, TrainConfig) else train_cfg, name)
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
     opt_name = opt_cfg.pop("name", None)
+    if opt_cfg.get("rho_schedule") == "lr_prop":  # ρ ∝ LR between the run's own LR bounds unless given
+        opt_cfg.setdefault("lr_min", cfg.min_lr)
     dist_info, device = distributed.init_from_env(resolve_device(cfg.device))
     full_model_cfg = model_config_for(model_cfg, data)
     validate(data, full_model_cfg, optimizer_cfg, cfg, dist_info.world_size)
@@ -207,7 +212,10 @@ def train(
         torch.backends.cudnn.benchmark = False
 
     seed_everything(cfg.seed)
-    model = create_model(**full_model_cfg).to(device)
+    model = create_model(**full_model_cfg)
+    if init_from is not None:  # fine-tuning: pre-trained weights, a new head
+        load_backbone(model, init_from)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = AMP_DTYPES[cfg.amp]
@@ -217,7 +225,8 @@ def train(
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
     loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
-                         augment=cfg.augment)
+                         augment=cfg.augment, accum_steps=cfg.accum_steps)
+    per_rank = bool(getattr(loader, "per_rank", False))  # streamed folders: each rank loads only its share
     val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
     val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
     loader_rng = _generator(loader)  # the shuffling (and augmentation) stream, checkpointed for resume
@@ -322,7 +331,8 @@ def train(
                            position=1, initial=skip, total=updates_per_epoch)
                 for batch, (inputs, targets) in enumerate(bar, start=skip):
                     for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
-                        x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
+                        if not per_rank:
+                            x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
                         if cfg.channels_last and x.ndim == 4:
                             x = x.contiguous(memory_format=torch.channels_last)
                         stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps,
