@@ -58,39 +58,10 @@ def shrink(env: str) -> str:
     return ",".join(parts)
 
 
-def supported(name: str, **option) -> bool:
-    import torch
-
-    from samlab.optim import create_optimizer
-
-    try:
-        create_optimizer(name, torch.nn.Linear(2, 2), lr=0.1, **option)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-# Optimizer options the recipes use that land with the optimizer branch (shrink-and-perturb, GSAM's backup by
-# name): until then the rehearsal spells them the older way (same maths) or trains that run without them.
-OLDER_SPELLINGS = {
-    ("sgd", "shrink_perturb", 1e-5): [(", shrink_perturb: 1.0e-5", "")],
-    ("gsam", "gsam_backup", "raw"): [(", gsam_backup: raw}", "}"), (", gsam_backup: normalized}", ", backup_normalized: true}")],
-}
-
-
 @pytest.fixture(scope="module")
 def recipe_project(tmp_path_factory) -> Path:
     root = copy_project(tmp_path_factory.mktemp("recipes"))
     write_raw(root / "data" / "01_raw")
-    for (name, key, value), edits in OLDER_SPELLINGS.items():
-        if supported(name, **({"alpha": 0.1} if name == "gsam" else {}), **{key: value}):
-            continue
-        for env in ENVS:
-            path = root / "conf" / env / "parameters_training.yml"
-            text = path.read_text()
-            for old, new in edits:
-                text = text.replace(old, new)
-            path.write_text(text)
     return root
 
 

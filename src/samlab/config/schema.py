@@ -205,6 +205,8 @@ class OptimizerValues(BaseModel):
     eta: float | None = Field(default=None, ge=0)
     alpha: float | None = Field(default=None, ge=0)
     backup_normalized: bool | None = None
+    gsam_backup: Literal["raw", "gradient", "normalized"] | None = None
+    shrink_perturb: float | None = Field(default=None, ge=0, le=1)
     perturb: str | list[str] | None = None
     sync_perturbation: bool | None = None
 
@@ -252,7 +254,9 @@ def optimizer_keys(name: str, base: str) -> set[str] | None:
     kind = optimizer_kind(name)
     if base_keys is None or kind is None:
         return None
-    keys = {"name", "max_grad_norm", *base_keys}
+    from samlab.optim.factory import _plain
+
+    keys = {"name", *(p.name for p in _parameters(_plain)), *base_keys}  # clipping, shrink-and-perturb: every variant
     if kind == "perturbed":
         keys |= perturbation_keys()
     elif kind == "lsam_effect":
