@@ -34,5 +34,9 @@ browser:
 viz: install  ## kedro-viz on http://127.0.0.1:4141
 	$(BIN)/kedro viz run --no-browser --host 127.0.0.1 --port 4141
 
+bench: install  ## samlab's SAM step vs its peers (benchmarks/optim_step.py; ARGS="--rounds 7" for more rounds)
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	OMP_NUM_THREADS=2 $(BIN)/python benchmarks/optim_step.py $(ARGS)
+
 lock: install  ## dvc repro: rerun the DVC stages whose code/params/data changed, update dvc.lock (commit it)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/dvc repro

@@ -15,6 +15,9 @@ import samlab  # noqa: F401  - the torchvision guard, before anything imports ti
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+# Subprocess limit of the end-to-end tests: a guard against a hung process, not a speed limit (a busy 2-core
+# machine can take many times the idle time); SAMLAB_TEST_HANG_TIMEOUT overrides it.
+HANG_TIMEOUT = int(os.environ.get("SAMLAB_TEST_HANG_TIMEOUT", "7200"))
 
 
 def copy_project(dest: Path) -> Path:
@@ -47,7 +50,7 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path)
 
 
-def kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def kedro(project: Path, *args: str, timeout: int = HANG_TIMEOUT) -> subprocess.CompletedProcess:
     """Run the kedro CLI of this interpreter in ``project``; fail with its output if it fails."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run([sys.executable, "-m", "kedro", *args], cwd=project, env=env, capture_output=True,

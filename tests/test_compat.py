@@ -1,10 +1,12 @@
 import subprocess
 import sys
 
+from tests.conftest import HANG_TIMEOUT
+
 
 def test_import_timm_after_samlab_works_in_a_fresh_process():
     code = "import samlab, timm, torchvision; m = timm.create_model('resnet10t', num_classes=3); print(type(m).__name__)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ResNet"
 
@@ -24,6 +26,6 @@ def test_guard_survives_samlab_being_imported_again_in_one_process():
     code = ("import sys, samlab\n"
             "for name in [m for m in sys.modules if m == 'samlab' or m.startswith('samlab.')]: del sys.modules[name]\n"
             "import samlab, timm; print(timm.create_model('resnet10t', num_classes=3).__class__.__name__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ResNet"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from samlab.pipelines.variants import training_variants
-from tests.conftest import REPO, copy_project
+from tests.conftest import HANG_TIMEOUT, REPO, copy_project
 
 DVC_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
 
@@ -39,7 +39,7 @@ def _env(cwd: Path) -> dict[str, str]:
     }
 
 
-def run(cwd: Path, *args: str, timeout: int = 600) -> str:
+def run(cwd: Path, *args: str, timeout: int = HANG_TIMEOUT) -> str:
     """Run a command (``dvc`` means this interpreter's DVC) in ``cwd``; its stdout+stderr, or fail with it."""
     cmd = [sys.executable, "-m", "dvc", *args[1:]] if args[0] == "dvc" else list(args)
     proc = subprocess.run(cmd, cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=timeout)
@@ -220,10 +220,11 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     assert not [p for p in (clone / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
     run(clone, "dvc", "pull")
     files = outputs(root)
-    # prepared data; per variant: training 3, robustness 1, transfer 1, analysis 4; their summary tables 3 + 1 + 4;
-    # reporting 15
-    assert len(files) == 1 + (3 + 1 + 1 + 4) * len(training_variants()) + (3 + 1 + 4) + 15
+    # prepared data; per variant: training 5 (2 DVCLive), robustness 1, transfer 1, analysis 4; their summary
+    # tables 3 + 1 + 4; reporting 15
+    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(training_variants()) + (3 + 1 + 4) + 15
     for src in files:
-        dst = clone / src.relative_to(root)
-        assert filecmp.cmp(src, dst, shallow=False), dst
+        for f in sorted(src.rglob("*")) if src.is_dir() else [src]:  # DVCLive's plots are a folder of TSVs
+            dst = clone / f.relative_to(root)
+            assert f.is_dir() or filecmp.cmp(f, dst, shallow=False), dst
     assert json.loads(run(clone, "dvc", "status", "--json")) == {}

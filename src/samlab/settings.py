@@ -3,8 +3,9 @@
 from kedro.config import OmegaConfigLoader
 
 from samlab.hooks import ConfigCaptureHook, OptionalReportInputs, RankZeroWritesHook
+from samlab.validation_hook import ValidateParametersHook
 
-HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs())
+HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs(), ValidateParametersHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -122,10 +122,10 @@ def test_mnist_idx_files_round_trip_and_checksums(tmp_path):
     write_mnist(tmp_path, train=60, test=30)
     with pytest.raises(RawDataError, match="train-images-idx3-ubyte.gz: MD5 .* published f68b3c2dcbeaaa9fbdd348bbdeb94873"):
         read_mnist(tmp_path)
-    raw = read_mnist(tmp_path, verify=False)
+    raw = read_mnist(tmp_path, verify_checksum=False)
     x, y = raw["train"]
     assert x.shape == (60, 1, 28, 28) and torch.equal(x[:, 0, 5, 5].long(), 20 * y + 5)
-    data = prepare_dataset("mnist", raw_dir=str(tmp_path), image_size=32, in_chans=3, val_fraction=0.5, verify=False)
+    data = prepare_dataset("mnist", raw_dir=str(tmp_path), image_size=32, in_chans=3, val_fraction=0.5, verify_checksum=False)
     assert data.image_shape == (3, 32, 32) and len(data.splits["test"][1]) == 30 and len(data.splits["val"][1]) == 30
 
 
@@ -135,19 +135,19 @@ def test_mnist_truncated_or_wrong_magic_is_refused(tmp_path):
     blob = path.read_bytes()
     path.write_bytes(blob[: len(blob) - 20])
     with pytest.raises(RawDataError, match="truncated or not a gzip file"):
-        read_mnist(tmp_path, verify=False)
+        read_mnist(tmp_path, verify_checksum=False)
     write_idx(path, np.zeros((5, 28, 28)))
     with pytest.raises(RawDataError, match="5 images but 60 labels"):
-        read_mnist(tmp_path, verify=False)
+        read_mnist(tmp_path, verify_checksum=False)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((4, 2)))
     with pytest.raises(RawDataError, match="not an idx file of unsigned bytes with 1 dimension"):
-        read_mnist(tmp_path, verify=False)
+        read_mnist(tmp_path, verify_checksum=False)
 
 
 def test_cifar_mnist_stacks_mnist_over_cifar_with_the_documented_splits(tmp_path):
     archive = write_cifar10(tmp_path, per_batch=20, test=40)
     write_mnist(tmp_path, train=60, test=30)
-    data = prepare_dataset("cifar_mnist", raw_dir=str(tmp_path), md5=md5sum(archive), verify_mnist=False,
+    data = prepare_dataset("cifar_mnist", raw_dir=str(tmp_path), md5=md5sum(archive), verify_checksum=False,
                            val_fraction=0.25, seed=0)
     assert data.image_shape == (3, 64, 32) and data.class_names == ["automobile|0", "truck|1"]
     assert data.extra["parts"] == {"easy": {"rows": [0, 32]}, "hard": {"rows": [32, 64]}}

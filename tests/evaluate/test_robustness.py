@@ -112,7 +112,8 @@ def test_image_folder_reader(tmp_path):
     assert x.shape == (4, 3, 8, 8) and x.dtype == torch.uint8 and y.tolist() == [0, 0, 2, 2] and classes == [0, 2]
     assert x[0, 0].float().mean() > 250 and x[3, 2].float().mean() > 250
     sets = build_robustness_sets(_prepared(), [], image_folders={"sketch": str(tmp_path / "set")})
-    assert json.loads(sets.extra["class_subsets"]) == {"sketch": [0, 2]}
+    spec = sets.extra["file_sets"]["sketch|none|0"]  # streamed at evaluation, masked to the classes it covers
+    assert "sketch|none|0" not in sets.splits and spec["mask"] == [0, 2] and spec["targets"] == [0, 0, 2, 2]
     with pytest.raises(ValueError, match="not among"):
         read_image_folder(tmp_path / "set", ["a", "b"], 8, 3)
 
@@ -133,15 +134,17 @@ def test_npy_files_of_another_image_shape_are_not_used(tmp_path):
     assert sets.splits["test|contrast|1"][0].shape == (4, 3, 8, 8)
 
 
-def test_streamed_data_gets_only_its_image_folder_sets(tmp_path):
+def test_streamed_data_lists_its_image_folder_sets_without_reading_them(tmp_path):
     from PIL import Image
 
     (tmp_path / "r" / "b").mkdir(parents=True)
     Image.new("RGB", (10, 10), (0, 255, 0)).save(tmp_path / "r" / "b" / "0.png")
     stream = PreparedData("imagenet", {}, (0.5,) * 3, (0.25,) * 3, ["a", "b"], {"image_shape": [3, 8, 8]})
     sets = build_robustness_sets(stream, image_folders={"rendition": str(tmp_path / "r")})
-    assert list(sets.splits) == ["rendition|none|0"] and sets.splits["rendition|none|0"][0].shape == (1, 3, 8, 8)
+    assert sets.splits == {} and list(sets.extra["file_sets"]) == ["rendition|none|0"]
+    spec = sets.extra["file_sets"]["rendition|none|0"]
+    assert spec["files"] == [str(tmp_path / "r" / "b" / "0.png")] and spec["targets"] == [1] and spec["mask"] == [1]
     empty = build_robustness_sets(stream)
-    assert empty.splits == {} and empty.kind == "stream"
+    assert empty.splits == {} and empty.kind == "stream" and empty.extra["file_sets"] == {}
     tensors, meta = empty.to_tensors()
     assert PreparedData.from_tensors(tensors, meta).image_shape == (3, 8, 8)

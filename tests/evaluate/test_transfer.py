@@ -79,3 +79,32 @@ def test_match_inputs_repeats_grey_and_resizes():
 def test_probe_reports_accuracy(digits, checkpoint):
     result = probe(checkpoint, make_target(digits, "at_least_5"), max_iter=300, device="cpu")
     assert result["accuracy"] > 0.7 and result["n"] == digits.splits["test"][0].shape[0]
+
+
+def test_recipes_run_only_from_their_source_and_a_file_can_be_the_source(digits, checkpoint, tmp_path):
+    target = make_target(digits, "parity")
+    x, y = target.splits["train"]
+    target = PreparedData(target.name, {"train": (x[:64], y[:64]), "test": target.splits["test"]}, target.mean,
+                          target.std, target.class_names)
+    recipe = {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "epochs": 1, "batch_size": 32, "device": "cpu"}
+    recipes = {"from_sam": {**recipe, "source": "sam"}, "from_any": recipe}
+    assert [r["method"] for r in transfer_table(checkpoint, target, recipes, None, "vanilla")] == ["finetune_from_any"]
+    assert len(transfer_table(checkpoint, target, recipes, None, "sam")) == 2
+    path = tmp_path / "model.pt"
+    torch.save(checkpoint, path)
+    from_file = finetune("ignored", target, {**recipe, "checkpoint": str(path)})
+    from_dict = finetune(checkpoint, target, recipe)
+    assert from_file["accuracy"] == from_dict["accuracy"] and from_file["train_loss"] == from_dict["train_loss"]
+    with pytest.raises(FileNotFoundError, match="not found"):
+        finetune(checkpoint, target, {**recipe, "checkpoint": str(tmp_path / "absent.pt")})
+
+
+def test_a_target_of_another_size_must_be_shown_at_the_model_size(digits, checkpoint):
+    small = prepare_dataset("digits", image_size=8, in_chans=1, split={"train": 0.7, "test": 0.3}, seed=0)
+    recipe = {"optimizer": {"name": "sgd", "lr": 0.05}, "epochs": 1, "batch_size": 32, "device": "cpu"}
+    with pytest.raises(ValueError, match="input: {size: 16"):
+        finetune(checkpoint, small, recipe)
+    shown = make_target(small, "digits", image_size=8, in_chans=1, split={"train": 0.7, "test": 0.3}, seed=0,
+                        input={"size": 16, "crop_pct": 1.0, "train_scale": [0.5, 1.0]})
+    assert shown.image_shape == (1, 16, 16)
+    assert 0 <= finetune(checkpoint, shown, recipe)["accuracy"] <= 1

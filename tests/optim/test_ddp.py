@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from samlab.optim import create_optimizer
+from tests.conftest import HANG_TIMEOUT
 
 CASES = {
     "sgd": ("sgd", {}, {}),
@@ -100,7 +101,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(HANG_TIMEOUT)
 def test_ddp_two_gloo_ranks_match_single_process_maths(tmp_path):
     mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]

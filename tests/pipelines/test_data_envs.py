@@ -11,13 +11,13 @@ from kedro.config import OmegaConfigLoader
 from samlab.data import MissingRawFileError
 from samlab.pipelines.data_preparation.nodes import prepare_data
 from samlab.pipelines.variants import training_variants
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 ENVS = {
     # env: (data set, file named in the error, model, epochs, global batch, sam rho)
-    "cifar10": ("cifar10", r"data/01_raw/cifar-10-python\.tar\.gz not found", "resnet50", 100, 512, 0.1),
-    "cifar100": ("cifar100", r"data/01_raw/cifar-100-python\.tar\.gz not found", "resnet50", 100, 512, 0.1),
-    "imagenet": ("image_folder", r"data/01_raw/imagenet/train \(split 'train'\) not found", "resnet50", 90, 4096, 0.04),
+    "vit_s32": ("image_folder", r"data/01_raw/imagenet/train \(split 'train'\) not found", "vit_small_patch32_224", 300,
+                4096, 0.6),
+    "resnet50": ("image_folder", r"data/01_raw/imagenet/train \(split 'train'\) not found", "resnet50", 90, 4096, 0.04),
 }
 
 
@@ -33,7 +33,7 @@ def test_env_switches_data_model_and_recipe_and_names_the_missing_file(env, tmp_
     assert params["data"]["name"] == name and params["model"]["name"] == model
     assert params["training"]["epochs"] == epochs
     assert params["training"]["batch_size"] * params["training"]["accum_steps"] == batch
-    assert training_variants(params) == ["sgd", "sam"] and params["sam"]["optimizer"]["rho"] == rho
+    assert f"{env}_sam" in training_variants(params) and params["variants"][f"{env}_sam"]["optimizer"]["rho"] == rho
     monkeypatch.chdir(tmp_path)  # relative raw paths resolve against the project root kedro runs in
     with pytest.raises(MissingRawFileError, match=missing):
         prepare_data(params["data"])
@@ -46,10 +46,10 @@ def test_base_stays_on_embedded_digits():
 
 @pytest.mark.slow
 def test_kedro_run_with_env_fails_clearly_without_the_archive(project):
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "cifar10", "--pipeline", "data_preparation"],
-                          cwd=project, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "resnet50", "--pipeline", "data_preparation"],
+                          cwd=project, capture_output=True, text=True, timeout=HANG_TIMEOUT,
                           env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true"})
     assert proc.returncode != 0
     out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
-    assert "MissingRawFileError" in out and "cifar-10-python.tar.gz not found: download it from" in out
+    assert "MissingRawFileError" in out and "data/01_raw/imagenet/train (split 'train') not found" in out
     assert not (project / "data" / "05_model_input" / "prepared.safetensors").exists()

@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import REPO
+from tests.conftest import HANG_TIMEOUT, REPO
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = REPO / "notebooks" / "samlab_report.ipynb"
@@ -24,7 +24,7 @@ def test_notebook_reproduces_the_figures_of_the_default_run(default_run, tmp_pat
     (project / "notebooks").mkdir()
     shutil.copy2(NOTEBOOK, project / "notebooks" / NOTEBOOK.name)
     nb = nbformat.read(project / "notebooks" / NOTEBOOK.name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    NotebookClient(nb, timeout=HANG_TIMEOUT, kernel_name="python3",
                    resources={"metadata": {"path": str(project / "notebooks")}}).execute()
     text = "\n".join(o.get("text", "") if o.output_type == "stream" else str(o.get("data", {}).get("text/plain", ""))
                      + str(o.get("data", {}).get("text/markdown", ""))

@@ -13,7 +13,7 @@ def test_cifar_mnist_member_runs_from_raw_files_and_is_skipped_without(tmp_path)
     fs = yaml.safe_load((REPO / "conf" / "base" / "parameters_study.yml").read_text())["feature_study"]["cifar_mnist"]
     assert fs.pop("optional") is True and fs["model"] == {"name": "samlab_cnn", "width": 32}
     assert fs["data"]["cifar_classes"] == [1, 9] and fs["data"]["mnist_classes"] == [0, 1]  # automobile/truck, 0/1
-    fs["data"].update(raw_dir=str(tmp_path), md5=None, verify_mnist=False, val_fraction=0.25)
+    fs["data"].update(raw_dir=str(tmp_path), md5=None, verify_checksum=False, val_fraction=0.25)
     assert not data_available(fs["data"])
     write_cifar10(tmp_path, per_batch=20, test=40)
     write_mnist(tmp_path, train=60, test=30)

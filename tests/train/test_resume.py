@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from samlab.train import CheckpointStore
+from tests.conftest import HANG_TIMEOUT
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "tests" / "train" / "resume_worker.py"
@@ -26,7 +27,7 @@ def start(out: Path, ckpt: Path, resume: bool) -> subprocess.Popen:
 
 
 def finish(proc: subprocess.Popen) -> None:
-    output, _ = proc.communicate(timeout=300)
+    output, _ = proc.communicate(timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, output[-5000:]
 
 

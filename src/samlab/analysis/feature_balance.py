@@ -211,11 +211,9 @@ class LSAMEffect(GradientStep):
 
     def forward_backward(self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
                          return_outputs: bool = False, **_) -> StepStats:
-        self._attach_grads()
-        self._grads_zero = False
         surrogate, z, z_tilde = lsam_surrogate(model, inputs, targets, self.rho, self.mode, return_logits=True)
         (surrogate / accum_steps).backward()
-        return StepStats(loss=float(loss_fn(z, targets)), logits=z, perturbed_loss=float(loss_fn(z_tilde, targets)),
+        return StepStats(loss=loss_fn(z, targets).detach(), logits=z, perturbed_loss=loss_fn(z_tilde, targets).detach(),
                          rho=self.rho, perturbed_logits=z_tilde if return_outputs else None)
 
 

@@ -21,15 +21,15 @@ import pandas as pd
 from torch import Tensor, nn
 
 from samlab.analysis.feature_balance import gini, last_layer_phantom, lorenz_table, lr_rescaling_table, phantom_importance_weights
-from samlab.evaluate.probes import probe_table
-from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, m_sharpness
-from samlab.data import PreparedData, TensorLoader
+from samlab.analysis.sharpness import hessian_top_eigenvalue, hessian_trace, m_sharpness
+from samlab.data import PreparedData, load_subset, make_loader
 from samlab.evaluate import evaluate
+from samlab.evaluate.probes import probe_table
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 DEFAULTS: dict[str, Any] = {
-    "subset": {"split": "train", "size": 256, "seed": 0},
+    "subset": {"split": "train", "size": 256, "seed": 0, "order": "random", "batch_size": 256},
     "chunk_size": 256,
     "hessian": {"iterations": 20, "tol": 1.0e-3, "seed": 0},
     "trace": {"samples": 4, "seed": 0},
@@ -53,13 +53,13 @@ def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: di
                   eval_batch_size: int = 512) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Test metrics, sharpness, feature balance and probes of a trained ``model`` on ``data``."""
     c = _cfg(cfg)
-    images, labels = data.splits[c["subset"]["split"]]
-    idx = fixed_subset(images.shape[0], c["subset"]["size"], c["subset"]["seed"])
-    x, y = data.normalise(images[idx]), labels[idx]
+    sub = c["subset"]  # tensor or streamed data alike; streamed sets read it through the eval transform
+    x, y = load_subset(data, sub["split"], sub["size"], sub.get("seed", 0), sub.get("order", "random"),
+                       batch_size=int(sub.get("batch_size", 256)))
     chunk = c["chunk_size"]
     metrics: dict[str, Any] = {}
-    if "test" in data.splits:
-        scores = evaluate(model, TensorLoader(*data.splits["test"], eval_batch_size, data.normalise))
+    if data.has_split("test"):
+        scores = evaluate(model, make_loader(data, "test", eval_batch_size))
         metrics.update(test_accuracy=scores["accuracy"], test_loss=scores["loss"])
     top = hessian_top_eigenvalue(model, loss_fn, x, y, chunk_size=chunk, **c["hessian"])
     trace = hessian_trace(model, loss_fn, x, y, chunk_size=chunk, **c["trace"])

@@ -65,10 +65,11 @@ def _batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_cifar(name: str, raw_dir: str | Path = "data/01_raw", md5: str | None = "published",
-               labels: str = "fine") -> CifarRaw:
+               labels: str = "fine", verify_checksum: bool = True) -> CifarRaw:
     """Read ``cifar10``/``cifar100`` (``labels``: ``fine`` or ``coarse`` for 100) from ``raw_dir``.
 
-    ``md5="published"`` checks the official checksum; a string checks that one; ``None`` skips.
+    ``md5="published"`` checks the official checksum; a string checks that one; ``None`` or
+    ``verify_checksum=False`` (the key every archive reader shares) skips the check, e.g. for a subset.
     """
     if name not in CIFAR:
         raise ValueError(f"unknown CIFAR variant {name!r}; known: {sorted(CIFAR)}")
@@ -76,7 +77,7 @@ def read_cifar(name: str, raw_dir: str | Path = "data/01_raw", md5: str | None =
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
     fmt = CIFAR[name]
     archive = require_file(Path(raw_dir) / fmt.archive, fmt.url)
-    actual = verify_md5(archive, fmt.md5 if md5 == "published" else md5)
+    actual = verify_md5(archive, None if not verify_checksum else fmt.md5 if md5 == "published" else md5)
     label_key = "labels" if name == "cifar10" else f"{labels}_labels"
     names_key = "label_names" if name == "cifar10" else f"{labels}_label_names"
     with tempfile.TemporaryDirectory(prefix="samlab-cifar-") as tmp:
@@ -112,8 +113,8 @@ def split_train(images: torch.Tensor, labels: torch.Tensor, val_fraction: float,
 
 
 def prepare_cifar(variant: str, raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
-                  md5: str | None = "published", labels: str = "fine") -> PreparedData:
-    raw = read_cifar(variant, raw_dir, md5, labels)
+                  md5: str | None = "published", labels: str = "fine", verify_checksum: bool = True) -> PreparedData:
+    raw = read_cifar(variant, raw_dir, md5, labels, verify_checksum)
     splits = split_train(*raw.train, val_fraction, seed)
     splits["test"] = raw.test
     mean, std = channel_stats(splits["train"][0])
@@ -123,9 +124,11 @@ def prepare_cifar(variant: str, raw_dir: str = "data/01_raw", val_fraction: floa
     return PreparedData(variant, splits, mean, std, raw.class_names, extra)
 
 
-def prepare_cifar10(**cfg) -> PreparedData:
-    return prepare_cifar("cifar10", **cfg)
+def prepare_cifar10(raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
+                    md5: str | None = "published", verify_checksum: bool = True) -> PreparedData:
+    return prepare_cifar("cifar10", raw_dir, val_fraction, seed, md5, "fine", verify_checksum)
 
 
-def prepare_cifar100(**cfg) -> PreparedData:
-    return prepare_cifar("cifar100", **cfg)
+def prepare_cifar100(raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
+                     md5: str | None = "published", labels: str = "fine", verify_checksum: bool = True) -> PreparedData:
+    return prepare_cifar("cifar100", raw_dir, val_fraction, seed, md5, labels, verify_checksum)

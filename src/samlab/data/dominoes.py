@@ -126,12 +126,12 @@ def prepare_dominoes(image_size: int = 16, in_chans: int = 3, classes: Sequence[
 
 def prepare_cifar_mnist(raw_dir: str = "data/01_raw", cifar_classes: Sequence[int] = (1, 9),
                         mnist_classes: Sequence[int] = (0, 1), val_fraction: float = 0.1, seed: int = 0,
-                        md5: str | None = "published", verify_mnist: bool = True) -> PreparedData:
+                        md5: str | None = "published", verify_checksum: bool = True) -> PreparedData:
     """CIFAR-MNIST (3, 64, 32): MNIST (easy, padded to 32×32, grey→RGB) on top of CIFAR-10 (hard)."""
     if len(cifar_classes) != len(mnist_classes) or len(cifar_classes) < 2:
         raise ValueError(f"need as many (>= 2) CIFAR as MNIST classes, got {cifar_classes} and {mnist_classes}")
-    cifar = read_cifar("cifar10", raw_dir, md5)
-    mnist = read_mnist(raw_dir, verify_mnist)
+    cifar = read_cifar("cifar10", raw_dir, md5, verify_checksum=verify_checksum)
+    mnist = read_mnist(raw_dir, verify_checksum)
     k = len(cifar_classes)
     pools = split_train(*_select(*cifar.train, cifar_classes), val_fraction, seed)
     pools["test"] = _select(*cifar.test, cifar_classes)

@@ -13,13 +13,19 @@ to size/crop_pct (256 for 224) and centre crop.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ImageDataset, create_transform
+from timm.data import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    ImageDataset,
+    create_transform,
+)
 from timm.data.readers.reader_image_folder import find_images_and_targets
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from samlab.data.prepared import PreparedData
 from samlab.data.raw import MissingRawFileError, RawDataError
@@ -83,9 +89,63 @@ class DeviceLoader:
             yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
 
+class SeededSamples(torch.utils.data.Dataset):
+    """Training samples whose random augmentation is a function of (epoch seed, image index) only.
+
+    Why: under DDP each rank loads only its share of a global batch; seeding every sample's transform from its
+    index makes the crops and flips the same whichever rank or worker loads it, so a run on W ranks sees the
+    very images a single process would (and the order of workers does not matter)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, epoch_seed = item
+        sample_seed = (epoch_seed * 1_000_003 + index) % (2**63)
+        random.seed(sample_seed)  # timm's RandomResizedCrop draws from `random`
+        torch.manual_seed(sample_seed)  # torchvision's flip draws from torch
+        return self.dataset[index]
+
+
+class GlobalBatchSampler(torch.utils.data.Sampler):
+    """Per update, this rank's share of a shuffled global batch of ``batch_size`` images (last partial batch
+    dropped), in the loop's order: the update is cut into ``accum_steps`` micro-batches, each micro-batch into
+    ``world_size`` contiguous slices. A single process gets the whole global batch. Shuffling and the epoch's
+    augmentation seed come from ``generator`` (the same on every rank; checkpointed for resume)."""
+
+    def __init__(self, n: int, batch_size: int, accum_steps: int, world_size: int, rank: int, generator: torch.Generator):
+        if batch_size % (accum_steps * world_size):
+            raise ValueError(f"batch of {batch_size} images does not split into {accum_steps} micro-batches × "
+                             f"{world_size} ranks")
+        self.n, self.batch_size, self.accum, self.world, self.rank = n, batch_size, accum_steps, world_size, rank
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size
+
+    def __iter__(self):
+        order = torch.randperm(self.n, generator=self.generator)
+        epoch_seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
+        micro = self.batch_size // self.accum
+        share = micro // self.world
+        for b in range(len(self)):
+            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
+            mine = torch.cat([batch[k * micro + self.rank * share:k * micro + (self.rank + 1) * share]
+                              for k in range(self.accum)])
+            yield [(int(i), epoch_seed) for i in mine]
+
+
 def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool = False, seed: int = 0,
-                  device: str | torch.device = "cpu", num_workers: int | None = None) -> DeviceLoader:
-    """Batches of a streamed split: timm dataset + recipe transforms + ``DataLoader`` with workers."""
+                  device: str | torch.device = "cpu", num_workers: int | None = None,
+                  indices: torch.Tensor | None = None, accum_steps: int = 1) -> DeviceLoader:
+    """Batches of a streamed split: timm dataset + recipe transforms + ``DataLoader`` with workers.
+
+    Training under ``torchrun`` loads only this rank's share of every global batch (``per_rank`` is then set on
+    the returned loader; the loop does not slice it again): each image is decoded once, by one rank.
+    """
     extra = data.extra
     if extra.get("stream") != "image_folder":
         raise ValueError(f"{data.name} is not a streamed image folder")
@@ -94,16 +154,23 @@ def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool =
     c, size, _ = data.image_shape
     transform = create_transform(
         size, is_training=train, scale=tuple(extra["train_scale"]), hflip=0.5, color_jitter=None,
-        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std,
+        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std, **({} if train else {"interpolation": "bilinear"}),
     )
     dataset = ImageDataset(os.path.join(extra["root"], extra["split_dirs"][split]),
                            class_map={n: i for i, n in enumerate(data.class_names)},
                            input_img_mode="RGB" if c == 3 else "L", transform=transform)
+    if indices is not None:
+        dataset = Subset(dataset, [int(i) for i in indices])
     device = torch.device(device)
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
-    loader = DataLoader(
-        dataset, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=workers,
-        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    return DeviceLoader(loader, device)
+    generator = torch.Generator().manual_seed(seed)
+    common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0,
+              "generator": generator}
+    if not train:
+        return DeviceLoader(DataLoader(dataset, batch_size=batch_size, shuffle=False, **common), device)
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    world, rank = (torch.distributed.get_world_size(), torch.distributed.get_rank()) if distributed else (1, 0)
+    sampler = GlobalBatchSampler(len(dataset), batch_size, accum_steps, world, rank, generator)
+    loader = DeviceLoader(DataLoader(SeededSamples(dataset), batch_sampler=sampler, **common), device)
+    loader.per_rank = world > 1
+    return loader

@@ -70,24 +70,65 @@ class TensorLoader:
 
 def make_loader(
     data, split: str, batch_size: int, *, train: bool = False, seed: int = 0, device: str | torch.device = "cpu",
-    augment: dict | None = None, num_workers: int | None = None,
+    augment: dict | None = None, num_workers: int | None = None, indices: Tensor | None = None, accum_steps: int = 1,
 ):
-    """The loader the training loop should use for ``data.splits[split]`` whatever the data set's kind.
+    """The one way to get batches of ``split`` of any prepared data set (tensor or streamed).
 
     Tensor sets (images, features): a ``TensorLoader`` on ``device`` (train: shuffled, last partial batch
-    dropped, ``augment`` config → batched on-device crop/flip). Streamed image folders: a worker
-    ``DataLoader`` with timm's recipe transforms (``augment`` is then ignored: the recipe's own train
-    transform applies), batches moved to ``device``.
+    dropped, ``augment`` config → batched on-device crop/flip). A tensor set with an input transform
+    (``extra["input"]``: CIFAR shown to a 224 px model) is resized on the device: RandomResizedCrop + flip
+    when training, resize + centre crop otherwise. Streamed image folders: a worker ``DataLoader`` with
+    the recipe transforms (``augment`` is then ignored), batches moved to ``device``; under ``torchrun`` a
+    training loader yields only this rank's share of each global batch (``loader.per_rank``; ``accum_steps``
+    tells how the global batch is cut into micro-batches). ``indices`` restricts
+    the split to those samples (in that order; eval only).
     """
+    if not data.has_split(split):
+        raise KeyError(f"{data.name} has no split {split!r}; splits: {data.split_names}")
+    if indices is not None and train:
+        raise ValueError("indices select a fixed subset for evaluation; training loaders read the whole split")
     if data.kind == "stream":
         from samlab.data.image_folder import stream_loader
 
-        return stream_loader(data, split, batch_size, train=train, seed=seed, device=device, num_workers=num_workers)
-    from samlab.data.augment import create_augment
+        return stream_loader(data, split, batch_size, train=train, seed=seed, device=device, num_workers=num_workers,
+                             indices=indices, accum_steps=accum_steps)
+    from samlab.data.augment import create_augment, input_transforms
 
-    transform = create_augment(augment) if train else None
-    if transform is not None and data.kind != "images":
+    train_input, eval_input = input_transforms(data.extra.get("input"))
+    if train_input is not None and augment:
+        raise ValueError(f"{data.name} is resized for the model (extra['input']) with its own train augmentation; "
+                         f"drop training.augment ({augment})")
+    transform = (train_input or create_augment(augment)) if train else eval_input
+    if train and transform is not None and data.kind != "images":
         raise ValueError(f"augmentation {augment} needs images; {data.name} holds feature vectors")
     images, labels = data.splits[split]
+    if indices is not None:
+        images, labels = images[indices], labels[indices]
     return TensorLoader(images, labels, batch_size, data.normalise, shuffle=train, drop_last=train, seed=seed,
                         device=device, augment=transform)
+
+
+def subset_indices(n: int, size: int | None, seed: int = 0, order: str = "random") -> Tensor:
+    """``size`` of ``n`` sample indices: the first ones (``order: first``, paper 1's sharpness subset) or a
+    fixed random choice, sorted (``random``); all of them when size is None or >= n."""
+    if size is None or size >= n:
+        return torch.arange(n)
+    if size < 1:
+        raise ValueError(f"subset size must be >= 1, got {size}")
+    if order == "first":
+        return torch.arange(size)
+    if order != "random":
+        raise ValueError(f"subset order must be 'first' or 'random', got {order!r}")
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
+
+
+def load_subset(data, split: str = "train", size: int | None = None, seed: int = 0, order: str = "random",
+                batch_size: int = 256, num_workers: int | None = None) -> tuple[Tensor, Tensor]:
+    """A fixed subset of ``split`` as one normalised float tensor (CPU) and its labels, read through the eval
+    transform whatever the data's kind: what sharpness and feature-balance measurements run on."""
+    idx = subset_indices(data.split_size(split), size, seed, order)
+    xs, ys = [], []
+    for x, y in make_loader(data, split, batch_size, indices=idx, num_workers=num_workers):
+        xs.append(x.float().cpu())
+        ys.append(y.cpu())
+    return torch.cat(xs), torch.cat(ys)

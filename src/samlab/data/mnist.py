@@ -14,7 +14,14 @@ from samlab.data.cifar import split_train
 from samlab.data.prepared import PreparedData, channel_stats
 from samlab.data.raw import RawDataError, require_file, verify_md5
 
-MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/ (mirror of http://yann.lecun.com/exdb/mnist/)"
+MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MNIST_ORIGINAL = "http://yann.lecun.com/exdb/mnist/"
+
+
+def mnist_source(name: str) -> str:
+    """Where to download one MNIST file: the mirror, and the original site."""
+    return f"{MNIST_MIRROR}{name} (or the original {MNIST_ORIGINAL}{name})"
+
 MNIST_FILES = {  # the published checksums
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -39,15 +46,16 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def read_mnist(raw_dir: str | Path = "data/01_raw", verify: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Official train (60k) and test (10k) splits as uint8 (N, 1, 28, 28) and int64 labels."""
+def read_mnist(raw_dir: str | Path = "data/01_raw", verify_checksum: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Official train (60k) and test (10k) splits as uint8 (N, 1, 28, 28) and int64 labels
+    (``verify_checksum=False`` accepts non-official files, e.g. a subset)."""
     out = {}
     for split, prefix in (("train", "train"), ("test", "t10k")):
         arrays = []
         for kind, ndim in (("images-idx3", 3), ("labels-idx1", 1)):
             name = f"{prefix}-{kind}-ubyte.gz"
-            path = require_file(Path(raw_dir) / name, MNIST_URL + name)
-            verify_md5(path, MNIST_FILES[name] if verify else None)
+            path = require_file(Path(raw_dir) / name, mnist_source(name))
+            verify_md5(path, MNIST_FILES[name] if verify_checksum else None)
             arrays.append(read_idx(path, ndim))
         images, labels = arrays
         if len(images) != len(labels) or (len(labels) and labels.max() > 9):
@@ -67,8 +75,8 @@ def resize_images(images: torch.Tensor, image_size: int, in_chans: int) -> torch
 
 
 def prepare_mnist(raw_dir: str = "data/01_raw", image_size: int = 28, in_chans: int = 1, val_fraction: float = 0.1,
-                  seed: int = 0, verify: bool = True) -> PreparedData:
-    raw = read_mnist(raw_dir, verify)
+                  seed: int = 0, verify_checksum: bool = True) -> PreparedData:
+    raw = read_mnist(raw_dir, verify_checksum)
     raw = {k: (resize_images(x, image_size, in_chans), y) for k, (x, y) in raw.items()}
     splits = split_train(*raw["train"], val_fraction, seed)
     splits["test"] = raw["test"]

@@ -70,13 +70,36 @@ class PreparedData:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) as a model sees it; (D, 1, 1) for feature vectors."""
+        """(C, H, W) as a model sees it; (D, 1, 1) for feature vectors. A tensor set with an input transform
+        (``extra["input"]``, e.g. CIFAR shown at 224 px) reports the transform's size."""
+        if self.extra.get("input") and self.splits:
+            images, _ = next(iter(self.splits.values()))
+            size = int(self.extra["input"]["size"])
+            return (int(images.shape[1]), size, size)
         if not self.splits:
             return tuple(int(v) for v in self.extra["image_shape"])  # type: ignore[return-value]
         images, _ = next(iter(self.splits.values()))
         if images.ndim == 2:
             return (int(images.shape[1]), 1, 1)
         return tuple(images.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def split_names(self) -> list[str]:
+        """Every split, whatever the kind: tensor splits, or a streamed set's split folders."""
+        if self.kind == "stream":
+            return list(self.extra.get("split_dirs", {}))
+        return list(self.splits)
+
+    def has_split(self, split: str) -> bool:
+        return split in self.split_names
+
+    def split_size(self, split: str) -> int:
+        """Number of samples of ``split`` (streamed sets: counted when the folders were prepared)."""
+        if not self.has_split(split):
+            raise KeyError(f"{self.name} has no split {split!r}; splits: {self.split_names}")
+        if self.kind == "stream":
+            return int(self.extra["counts"][split])
+        return int(self.splits[split][1].shape[0])
 
     def normalise(self, images: Tensor) -> Tensor:
         """uint8 images → float, scaled to [0, 1] then standardised per channel; features: per dimension."""

@@ -49,13 +49,17 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+CHECKSUM_KEY = "verify_checksum"  # the one data-block key, for every archive reader, that skips the check
+
+
 def verify_md5(path: Path, expected: str | None) -> str:
     """Compare against the published checksum (``None`` skips the check); returns the actual one."""
     actual = md5sum(path)
     if expected is not None and actual != expected.lower():
         raise RawDataError(
             f"{path}: MD5 {actual} does not match the published {expected}; the file is truncated, corrupt "
-            "or not the official one: download it again"
+            f"or not the official one: download it again, or, for a re-packed or subset file you trust, set "
+            f"`{CHECKSUM_KEY}: false` in the data parameters (e.g. --params data.{CHECKSUM_KEY}=false)"
         )
     return actual
 
@@ -73,13 +77,29 @@ def extract_archive(archive: Path, dest: Path) -> list[str]:
     return [m.name for m in members]
 
 
-# Everything the official CIFAR batches reference: numpy's array reconstruction (pre- and post-numpy-2
-# module names). dicts, lists, str/bytes and ints need no global at all.
+def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` as pickle protocols 0-2 use it under Python 3 (bytes written as latin-1 text);
+    only that use is admitted, so no other codec is reachable from a file."""
+    if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}: plain-data pickles "
+                                     "only use it with latin1 to store bytes")
+    return text.encode("latin-1", errors)
+
+
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(0))[0]
+_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
+_SCALAR = np.float64(0).__reduce__()[0]
+
+# Everything plain-data pickles of dicts, lists, strings and numpy arrays reference, whatever the protocol
+# (0-5) and numpy version (pre- and post-numpy-2 module names) wrote them: array reconstruction, numpy
+# scalars, dtypes, and bytes stored as latin-1 text. dicts, lists, str/bytes and ints need no global.
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
-    ("numpy._core.multiarray", "_reconstruct"): np.ndarray.__reduce__(np.zeros(0))[0],
+    **{(f"numpy.{core}.multiarray", "_reconstruct"): _RECONSTRUCT for core in ("core", "_core")},
+    **{(f"numpy.{core}.numeric", "_frombuffer"): _FROMBUFFER for core in ("core", "_core")},
+    **{(f"numpy.{core}.multiarray", "scalar"): _SCALAR for core in ("core", "_core")},
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
 }
 
 
@@ -91,8 +111,8 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
-                f"refused to load global {module}.{name}: the official CIFAR batches contain only dicts, lists, "
-                "strings and numpy arrays, so this file is not one of them (it may run code)"
+                f"refused to load global {module}.{name}: CIFAR batches contain only dicts, lists, strings and "
+                "numpy arrays, so this file is not one of them (it may run code)"
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
@@ -100,7 +120,8 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(path: Path) -> Any:
-    """Unpickle an official CIFAR batch (Python 2 pickles: ``latin1`` as numpy documents)."""
+    """Unpickle a CIFAR batch: the official Python 2 pickles (``latin1`` as numpy documents) or a plain-data
+    re-pack of any protocol; anything that names another global is refused before it can run."""
     data = path.read_bytes()
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()

@@ -105,3 +105,56 @@ def corruption_errors(results: pd.DataFrame, baseline: str, test_set: str = "tes
     out = pd.concat([table, means], ignore_index=True)
     out["baseline"] = baseline
     return out.sort_values("model", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+@torch.inference_mode()
+def evaluate_file_sets(
+    model: nn.Module, file_sets: dict[str, dict], mean, std, batch_size: int = 256, device: str | torch.device = "cpu",
+    num_workers: int | None = None, n_bins: int = 15, progress: bool | None = None, desc: str = "robustness",
+) -> pd.DataFrame:
+    """The rows of ``evaluate_sets`` for streamed file sets (``samlab.evaluate.test_sets.file_set_specs``).
+
+    Only logits are kept (N × C floats), never the images. A ``mask`` restricts the logits to those classes;
+    multi-label sets (ReaL) count a prediction correct when it is in the image's label set (NLL and ECE are
+    not defined there: NaN).
+    """
+    from samlab.data.eval_sets import FileSet, file_set_loader
+
+    device = torch.device(device)
+    was_training = model.training
+    model.eval().to(device)
+    show = sys.stderr.isatty() if progress is None else progress
+    rows = []
+    try:
+        for key, spec in tqdm(list(file_sets.items()), desc=desc, disable=not show):
+            test_set, corruption, severity = parse_set_key(key)
+            fs = FileSet(test_set, spec["files"], spec["targets"], spec["num_classes"], multi_label=spec["multi_label"])
+            loader = file_set_loader(fs, spec["image_size"], spec["crop_pct"], mean, std, batch_size, num_workers,
+                                     spec.get("channels", 3), device)
+            logits, targets = [], []
+            for x, y in loader:
+                logits.append(model(x).float().cpu())
+                targets.append(y.cpu())
+            logits, targets = torch.cat(logits), torch.cat(targets)
+            if spec.get("mask") is not None:
+                keep = torch.as_tensor(spec["mask"], dtype=torch.long)
+                masked = torch.full_like(logits, float("-inf"))
+                masked[:, keep] = logits[:, keep]
+                logits = masked
+            if spec["multi_label"]:
+                m = {"accuracy": real_accuracy(logits, targets), "loss": float("nan"), "ece": float("nan"),
+                     "n": int(targets.shape[0])}
+            else:
+                m = classification_metrics(logits, targets, n_bins)
+            rows.append({"test_set": test_set, "corruption": corruption, "severity": severity,
+                         "accuracy": m["accuracy"], "error": 1 - m["accuracy"], "nll": m["loss"], "ece": m["ece"],
+                         "n": m["n"]})
+    finally:
+        model.train(was_training)
+    return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])
+
+
+def real_accuracy(logits: Tensor, label_sets: Tensor) -> float:
+    """ReaL accuracy: the share of images whose top-1 prediction is in its label set (multi-hot (N, C))."""
+    pred = logits.argmax(dim=1)
+    return float(label_sets.gather(1, pred.unsqueeze(1)).float().mean())

@@ -5,8 +5,9 @@ Split names are ``test_set|corruption|severity`` (see ``samlab.evaluate.robustne
 - ``test|<corruption>|<1-5>`` the corruption suite, generated (``corruptions.py``) or, when the real
   CIFAR-10-C / CIFAR-100-C ``<corruption>.npy`` files are in the configured folder, read from them;
 - ``<split>|none|0`` for every prepared split named ``*_only_test`` (the shifted dominoes / CIFAR-MNIST sets);
-- ``<name>|none|0`` for every class-per-folder test set named in the parameters (ImageNet-R/-A/-Sketch/V2
-  layouts), with the classes it covers recorded in ``extra["class_subsets"]`` for logit masking.
+- file sets (``extra["file_sets"]``, streamed at evaluation, never loaded whole): the ``eval_sets`` of the
+  parameters (ImageNet val of a streamed set, ReaL, V2, R, Sketch, ImageNet-C; ``samlab.data.eval_sets``) and the
+  ``image_folders`` (class folders, logits masked to the classes they cover).
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from samlab.data.prepared import PreparedData
-from samlab.evaluate.corruptions import SEVERITIES, available_corruptions, chunk_size_for, corrupt
+from samlab.evaluate.corruptions import (
+    SEVERITIES,
+    available_corruptions,
+    chunk_size_for,
+    corrupt,
+)
 from samlab.evaluate.robustness import set_key
 
 log = logging.getLogger(__name__)
@@ -101,13 +107,25 @@ def build_robustness_sets(
     prepared: PreparedData, corruptions: list[str] | str = "all", severities: list[int] | tuple[int, ...] = SEVERITIES,
     seed: int = 0, max_test_images: int | None = None, test_split: str = "test", parameter_set: str = "auto",
     corrupted_npy: str | None = None, image_folders: dict[str, str] | None = None, chunk_size: int = 256,
-    progress: bool = False, threads: int | None = 1,
+    progress: bool = False, threads: int | None = 1, eval_sets: dict[str, dict] | None = None,
 ) -> PreparedData:
-    """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring)."""
+    """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring).
+
+    ``eval_sets`` and ``image_folders`` (class folders, logits masked to the classes they cover) are file
+    sets: listed in ``extra["file_sets"]`` and streamed at evaluation, never loaded whole.
+    """
     kind = getattr(prepared, "kind", "images")
     names = available_corruptions() if corruptions == "all" else list(corruptions)
+    file_sets = file_set_specs(prepared, eval_sets or {})
     if kind == "stream":
-        return _image_folder_sets(prepared, image_folders or {}, tuple(int(v) for v in prepared.extra["image_shape"]))
+        folders = {name: {"format": "class_folders", "root": path, "masked": True} for name, path in (image_folders or {}).items()}
+        file_sets.update(file_set_specs(prepared, folders))
+        if prepared.has_split(test_split):  # the clean test split (ImageNet val), streamed like the rest
+            root = Path(prepared.extra["root"]) / prepared.extra["split_dirs"][test_split]
+            file_sets = {**file_set_specs(prepared, {"test": {"format": "class_folders", "root": str(root)}}), **file_sets}
+        return PreparedData(f"{prepared.name}-robustness", {}, prepared.mean, prepared.std, list(prepared.class_names),
+                            {"class_subsets": "{}", "corruption_sources": "{}", "file_sets": file_sets,
+                             "image_shape": list(prepared.image_shape)})
     if kind == "features" and names:
         log.info("%s holds feature vectors, not images: no corruption suite, only clean and shifted sets", prepared.name)
         names = []
@@ -142,32 +160,41 @@ def build_robustness_sets(
             splits[set_key(split)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
     if image_folders and kind != "images":
         raise ValueError(f"image-folder test sets need an image data set, {prepared.name} holds {kind}")
-    folder_sets = _image_folder_sets(prepared, image_folders, tuple(images.shape[1:])) if image_folders else None
-    if folder_sets is not None:
-        splits.update(folder_sets.splits)
+    folders = {name: {"format": "class_folders", "root": path, "masked": True, "crop_pct": 1.0}
+               for name, path in (image_folders or {}).items()}  # shorter side to the image size, centre crop
+    file_sets.update(file_set_specs(prepared, folders))
     log.info("robustness sets: %d (%s)", len(splits), ", ".join(f"{k}: {v}" for k, v in sources.items()))
     return PreparedData(
         name=f"{prepared.name}-robustness", splits=splits, mean=prepared.mean, std=prepared.std,
         class_names=list(prepared.class_names),
-        extra={"class_subsets": folder_sets.extra["class_subsets"] if folder_sets else "{}",
-               "corruption_sources": json.dumps(sources), "seed": str(seed)},
+        extra={"class_subsets": "{}",
+               "corruption_sources": json.dumps(sources), "seed": str(seed), "file_sets": file_sets},
     )
 
 
-def _image_folder_sets(prepared: PreparedData, image_folders: dict[str, str], shape: tuple[int, int, int]) -> PreparedData:
-    """Only the class-per-folder sets. For a streamed (ImageNet) data set this is all the stage evaluates:
-    its test split is not in memory, so no clean or corrupted rows (use CIFAR-10-C-style files or a tensor set)."""
-    if prepared.kind == "stream":
-        log.warning("%s is streamed from folders: no clean/corrupted test split in memory, only image-folder sets "
-                    "(%s)", prepared.name, ", ".join(image_folders) or "none configured")
-    splits, class_subsets = {}, {}
-    for name, path in image_folders.items():
-        x, y, classes = read_image_folder(path, prepared.class_names, shape[1], shape[0])
-        splits[set_key(name)] = (x, y)
-        class_subsets[name] = classes
-    return PreparedData(f"{prepared.name}-robustness", splits, prepared.mean, prepared.std, list(prepared.class_names),
-                        {"class_subsets": json.dumps(class_subsets), "corruption_sources": "{}",
-                         "image_shape": list(shape)})
+def file_set_specs(prepared: PreparedData, eval_sets: dict[str, dict]) -> dict[str, dict]:
+    """``{set key: {files, targets, multi_label, mask, image_size, crop_pct}}`` for every configured file set
+    (file lists only: the pixels are read batch by batch at evaluation). ``masked: true`` restricts the logits
+    to the classes the folder covers; ``masked: both`` reports the set twice, ``<name>`` on all logits (the
+    official ImageNet-R number) and ``<name>_<k>`` masked to its k classes (the common protocol)."""
+    from samlab.data.eval_sets import build_file_sets
+
+    c, size, _ = prepared.image_shape
+    default_crop = float(prepared.extra.get("crop_pct", 0.875 if prepared.kind == "stream" else 1.0))
+    out = {}
+    for key, fs in build_file_sets(eval_sets, list(prepared.class_names)).items():
+        name = key.split("|")[0]
+        spec = eval_sets[name]
+        base = {"files": fs.files, "targets": fs.targets, "multi_label": fs.multi_label, "num_classes": fs.num_classes,
+                "image_size": int(size), "channels": int(c), "crop_pct": float(spec.get("crop_pct", default_crop))}
+        full_key = key if "|" in key else set_key(key)
+        masked = spec.get("masked", False)
+        if masked in (False, "both", None):
+            out[full_key] = {**base, "mask": None}
+        if masked in (True, "both"):
+            masked_key = full_key if masked is True else set_key(f"{name}_{len(fs.covered_classes)}", *full_key.split("|")[1:])
+            out[masked_key] = {**base, "mask": fs.covered_classes}
+    return out
 
 
 def resize_images(images: Tensor, size: int) -> Tensor:

@@ -6,8 +6,6 @@ half-written file, and both load without unpickling code (safetensors; ``torch.l
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,8 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
+from samlab._files import atomic_write, describe_load_error
 from samlab.data.prepared import PreparedData
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; the temp file is removed on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
@@ -74,7 +60,7 @@ class TorchCheckpointDataset(AbstractDataset[dict, dict]):
         try:
             return torch.load(self._filepath, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for corrupt or unsafe files
-            raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {exc}") from exc
+            raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {describe_load_error(exc)}") from None
 
     def save(self, data: dict) -> None:
         atomic_write(self._filepath, lambda tmp: torch.save(data, tmp))

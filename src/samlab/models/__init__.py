@@ -1,5 +1,12 @@
 """Models: timm architectures by name, plus the papers' small ones registered into timm."""
 
-from samlab.models.factory import create_model, model_from_checkpoint
+from samlab.models.factory import (
+                                   classifier_keys,
+                                   create_model,
+                                   load_backbone,
+                                   model_from_checkpoint,
+                                   set_head,
+                                   unfuse_attention,
+)
 
-__all__ = ["create_model", "model_from_checkpoint"]
+__all__ = ["classifier_keys", "create_model", "load_backbone", "model_from_checkpoint", "set_head", "unfuse_attention"]

@@ -1,8 +1,10 @@
-"""Small foreach helpers shared by the step, ASAM and GSAM (no per-tensor Python loops)."""
+"""Small foreach helpers shared by the step, ASAM and GSAM: lists of tensors in, 0-dim device tensors out.
+
+Nothing here reads a value to the host: norms, dot products and coefficients stay 0-dim tensors on the
+parameters' device, so the host can queue the whole step without waiting for the device.
+"""
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import torch
 from torch import Tensor
@@ -10,67 +12,52 @@ from torch import Tensor
 EPS = 1e-12
 
 
+def _acc_dtype(t: Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32  # fp16/bf16 reduce in fp32
+
+
 def global_norm(tensors: list[Tensor]) -> Tensor:
-    """One L2 norm over all tensors (0-dim, float32 — float64 for float64 parameters; no host sync)."""
+    """One L2 norm over all tensors (0-dim; float32, or float64 for float64 tensors)."""
     if not tensors:
         return torch.zeros(())
-    dtype = torch.float64 if tensors[0].dtype == torch.float64 else torch.float32  # fp16/bf16 norms in fp32
-    norms = torch._foreach_norm(tensors, 2, dtype=dtype)
+    norms = torch._foreach_norm(tensors, 2, dtype=_acc_dtype(tensors[0]))
     device = norms[0].device
     if any(n.device != device for n in norms):  # parameters spread over devices (rare)
         norms = [n.to(device) for n in norms]
     return torch.linalg.vector_norm(torch.stack(norms))
 
 
-def flat_norm(flats: list[Tensor]) -> Tensor:
-    """``global_norm`` over flat buffers: one reduction kernel per buffer."""
-    dtype = torch.float64 if flats[0].dtype == torch.float64 else torch.float32
-    if len(flats) == 1:
-        return torch.linalg.vector_norm(flats[0], dtype=dtype)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(f, dtype=dtype).to(flats[0].device) for f in flats]))
+def global_dot(a: list[Tensor], b: list[Tensor]) -> Tensor:
+    """Σ ⟨a_i, b_i⟩ over aligned lists (0-dim). torch has no foreach dot product: one ``vdot`` per tensor
+    reads each pair once and allocates nothing parameter-sized (a product list would)."""
+    dtype = _acc_dtype(a[0])
+    dots = [torch.vdot(x.reshape(-1).to(dtype), y.reshape(-1).to(dtype)) for x, y in zip(a, b)]
+    device = dots[0].device
+    return torch.stack([d.to(device) for d in dots]).sum()
 
 
-def flat_dot(a: list[Tensor], b: list[Tensor]) -> float:
-    """⟨a, b⟩ over aligned flat buffers (one kernel per buffer), as a host float."""
-    return sum(float(torch.dot(x, y)) for x, y in zip(a, b))
+def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> None:
+    """dst ← dst + coef·src with coef a 0-dim tensor (no host read) or a number; one pass, no temporary."""
+    if isinstance(coef, Tensor):
+        torch._foreach_addcmul_(dst, src, [coef] * len(dst))
+    else:
+        torch._foreach_add_(dst, src, alpha=coef)
 
 
-class FlatBuffers:
-    """Parameter-shaped views into one contiguous buffer per (device, dtype).
+def grads_of(params: list[Tensor]) -> list[Tensor]:
+    """The gradients autograd handed over (zeros for a parameter that received none)."""
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
 
-    Why: a gradient held as views of one flat buffer is averaged across DDP ranks with a single
-    all-reduce per dtype (no flatten/unflatten copies), zeroed, accumulated, filled with noise and
-    reduced (norms, dot products) by one kernel each, while foreach ops still see the per-parameter
-    views. ``first``: indices laid out first in their buffer, so that subset is the contiguous
-    prefix ``prefix(key)`` (the perturbed parameters of LSAM).
-    """
 
-    def __init__(self, like: list[Tensor], first: set[int] | None = None):
-        groups: dict[tuple[torch.device, torch.dtype], list[int]] = defaultdict(list)
-        for i, p in enumerate(like):
-            groups[(p.device, p.dtype)].append(i)
-        self.keys = list(groups)
-        self.flats: list[Tensor] = []
-        self._prefix: dict[tuple[torch.device, torch.dtype], int] = {}
-        self.views: list[Tensor] = [None] * len(like)  # type: ignore[list-item]
-        for (device, dtype), idx in groups.items():
-            if first is not None:
-                idx = [i for i in idx if i in first] + [i for i in idx if i not in first]
-            flat = torch.zeros(sum(like[i].numel() for i in idx), dtype=dtype, device=device)
-            offset = 0
-            for i in idx:
-                n = like[i].numel()
-                self.views[i] = flat[offset : offset + n].view(like[i].shape)
-                offset += n
-            self._prefix[(device, dtype)] = sum(like[i].numel() for i in idx if first is None or i in first)
-            self.flats.append(flat)
+def owned_grads(params: list[Tensor]) -> list[Tensor]:
+    """``p.grad`` of every parameter, attaching zeros where autograd handed over none."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    return [p.grad for p in params]
 
-    def prefix(self, key: tuple[torch.device, torch.dtype]) -> Tensor:
-        return self.flats[self.keys.index(key)][: self._prefix[key]]
 
-    def zero_(self) -> None:
-        for f in self.flats:
-            f.zero_()
-
-    def numel(self) -> int:
-        return sum(f.numel() for f in self.flats)
+def release_grads(params: list[Tensor]) -> None:
+    """``p.grad = None``: the next backward hands over a fresh tensor instead of adding into this one."""
+    for p in params:
+        p.grad = None

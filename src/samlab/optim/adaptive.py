@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, flat_norm
+from samlab.optim._ops import EPS, global_norm
 
 PLACEMENTS = ("before", "after", "both")
 
@@ -28,28 +28,44 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
-    @torch.no_grad()
-    def direction_(self, grads: list[Tensor], scratch: list[Tensor]) -> tuple[float, float]:
-        """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
-        (c, ‖c·d‖) with e/ρ = c·d.
+    def uses_scratch(self, keep: bool = False) -> bool:
+        """``both`` with η = 0 needs no |w|: w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so
+        the direction is two multiplications by w itself and the backup is never used as scratch."""
+        return not (self.placement == "both" and self.eta == 0.0 and not keep)
 
-        Why: the caller folds c into its one w ← w + ρ·c·d pass (d is never rewritten), and for
-        ``before`` ‖e/ρ‖ = c·‖d‖ comes from the norm already taken. ``grads`` and ``scratch`` are
-        aligned flat buffers (one kernel per op); ``scratch`` holds w on entry and a on exit (no extra
-        buffer; the parameters are never touched, so the caller re-copies w from them)."""
+    @torch.no_grad()
+    def direction_(self, grads: list[Tensor], scratch: list[Tensor], keep: list[Tensor] | None = None,
+                   params: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
+        (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
+
+        Why: the caller folds c into its one w ← w + ρ·c·d pass (d is never rewritten). ``scratch`` holds w
+        on entry and a on exit (no extra buffer; the caller re-copies w). ``keep``, if given, receives the
+        gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
+        Without ``uses_scratch`` (see there) ``params`` (w) is read instead and ``scratch`` left alone."""
+        if not self.uses_scratch(keep is not None):
+            torch._foreach_mul_(grads, params)
+            norm = global_norm(grads)
+            torch._foreach_mul_(grads, params)
+            c = 1.0 / (norm + EPS)
+            return c, global_norm(grads) * c
         torch._foreach_abs_(scratch)
         if self.eta:
             torch._foreach_add_(scratch, self.eta)
         if self.placement == "after":
-            norm = float(flat_norm(grads))
+            if keep is not None:
+                torch._foreach_copy_(keep, grads)
+            norm = global_norm(grads)
             torch._foreach_mul_(grads, scratch)
         else:
             torch._foreach_mul_(grads, scratch)
-            norm = float(flat_norm(grads))
+            norm = global_norm(grads)
             if self.placement == "both":
+                if keep is not None:
+                    torch._foreach_copy_(keep, grads)
                 torch._foreach_mul_(grads, scratch)
         c = 1.0 / (norm + EPS)
-        return c, (norm if self.placement == "before" else float(flat_norm(grads))) * c
+        return c, (norm if self.placement == "before" else global_norm(grads)) * c
 
     def describe(self) -> dict[str, Any]:
         return {"placement": self.placement, "eta": self.eta}

@@ -12,8 +12,10 @@ Config keys (all optional except ``lr``):
   ``lr_max`` (default: ``lr``); ``perturbation_batch_size`` (m); ``ascent`` (loss|obf|random);
   OBF ``gamma`` (1.0), ``lam`` (None = 1/C), ``predictions`` (sigmoid|softmax); random ``seed``;
   ASAM ``adaptive`` (before|after|both|None), ``eta`` (0.0); GSAM ``alpha`` (None = off),
-  ``backup_normalized`` (False); ``perturb`` (all|classifier|[parameter-name prefixes]);
-  ``sync_perturbation`` (False); not from YAML: ``grad_scaler``, ``process_group``.
+  ``gsam_backup`` (raw|gradient|normalized; default raw, the official code's), ``backup_normalized``
+  (True = ``gsam_backup: normalized``); ``perturb`` (all|classifier|[parameter-name prefixes]);
+  ``sync_perturbation`` (False); ``shrink_perturb`` (factor f: before every update w ← (1 − f·lr/lr₀)·w
+  + f·lr/lr₀·w₀, any variant; None = off); not from YAML: ``grad_scaler``, ``process_group``.
 Presets: sam {}, gsam {alpha 0.4}, asam {adaptive before, rho 0.5}, obf {ascent obf},
 gsam_obf {obf, alpha 0.4}, asam_obf {obf, adaptive before, rho 0.5}, randsam {ascent random},
 lsam {perturb classifier}.
@@ -29,63 +31,19 @@ from torch import nn
 
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import create_ascent
-from samlab.optim.base import SGDW
+from samlab.optim.base import BASE_OPTIMIZERS, create_base_optimizer  # noqa: F401 - re-exported
 from samlab.optim.gsam import GSAMCorrection
-from samlab.optim.sam import SAM, GradientStep
+from samlab.optim.sam import SAM
 from samlab.optim.schedules import create_rho_schedule
-
-BaseFactory = Callable[..., torch.optim.Optimizer]
-
-
-def param_groups_weight_decay(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: decay for weight matrices/kernels, none for biases, norms, tokens (ndim <= 1)."""
-    no_decay_names = set(getattr(model, "no_weight_decay", lambda: set())())
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        if p.ndim <= 1 or name.endswith(".bias") or name in no_decay_names:
-            no_decay.append(p)
-        else:
-            decay.append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return [g for g in groups if g["params"]]
-
-
-def _sgd(groups, lr: float, momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
-
-
-def _sgdw(groups, lr: float, momentum: float = 0.9, nesterov: bool = False) -> torch.optim.Optimizer:
-    return SGDW(groups, lr=lr, momentum=momentum, nesterov=nesterov)
-
-
-def _adamw(groups, lr: float, betas=(0.9, 0.999), eps: float = 1e-8) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), eps=eps)
-
-
-BASE_OPTIMIZERS: dict[str, BaseFactory] = {"sgd": _sgd, "sgdw": _sgdw, "adamw": _adamw}
-
-
-def create_base_optimizer(
-    name: str, model: nn.Module, lr: float, weight_decay: float = 0.0, **kwargs: Any
-) -> torch.optim.Optimizer:
-    if name not in BASE_OPTIMIZERS:
-        raise ValueError(f"unknown base optimizer {name!r}; known: {sorted(BASE_OPTIMIZERS)}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if weight_decay < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-    try:
-        return BASE_OPTIMIZERS[name](param_groups_weight_decay(model, weight_decay), lr=lr, **kwargs)
-    except TypeError as err:  # e.g. momentum for adamw, or a perturbation key (rho) for a plain optimizer
-        raise ValueError(f"unknown option for base optimizer {name!r} (options given: {sorted(kwargs)}): {err}") from None
+from samlab.optim.step import GradientStep
 
 
 def _plain(model: nn.Module, base: str = "sgd", max_grad_norm: float | None = None,
-           grad_scaler: torch.amp.GradScaler | None = None, process_group: Any = None, **cfg: Any) -> GradientStep:
+           grad_scaler: torch.amp.GradScaler | None = None, process_group: Any = None,
+           shrink_perturb: float | None = None, **cfg: Any) -> GradientStep:
     return GradientStep(create_base_optimizer(base, model, **cfg), max_grad_norm=max_grad_norm,
-                        grad_scaler=grad_scaler, process_group=process_group)
+                        grad_scaler=grad_scaler, process_group=process_group, shrink_perturb=shrink_perturb,
+                        shrink_buffers=list(model.buffers()) if shrink_perturb else None)
 
 
 def perturbed_parameters(model: nn.Module, perturb: str | list[str]) -> list[torch.Tensor] | None:
@@ -125,11 +83,13 @@ def _perturbed(
     eta: float = 0.0,
     alpha: float | None = None,
     backup_normalized: bool = False,
+    gsam_backup: str | None = None,
     perturb: str | list[str] = "all",
     sync_perturbation: bool = False,
     max_grad_norm: float | None = None,
     grad_scaler: torch.amp.GradScaler | None = None,
     process_group: Any = None,
+    shrink_perturb: float | None = None,
     **cfg: Any,
 ) -> SAM:
     ascent_cfg = {k: v for k, v in {"gamma": gamma, "lam": lam, "predictions": predictions, "seed": seed}.items() if v is not None}
@@ -140,9 +100,9 @@ def _perturbed(
     adaptive_obj = AdaptiveScaling(adaptive, eta) if adaptive is not None else None
     if adaptive is None and eta:
         raise ValueError("eta is an ASAM option: set adaptive (before|after|both) too")
-    if alpha is None and backup_normalized:
-        raise ValueError("backup_normalized is a GSAM option: set alpha too")
-    gsam = GSAMCorrection(alpha, backup_normalized) if alpha is not None else None
+    if alpha is None and (backup_normalized or gsam_backup is not None):
+        raise ValueError("backup_normalized/gsam_backup are GSAM options: set alpha too")
+    gsam = GSAMCorrection(alpha, backup_normalized, backup=gsam_backup) if alpha is not None else None
     subset = perturbed_parameters(model, perturb)
     return SAM(
         create_base_optimizer(base, model, **cfg),
@@ -156,6 +116,8 @@ def _perturbed(
         sync_perturbation=sync_perturbation,
         grad_scaler=grad_scaler,
         process_group=process_group,
+        shrink_perturb=shrink_perturb,
+        shrink_buffers=list(model.buffers()) if shrink_perturb else None,
     )
 
 

@@ -59,7 +59,15 @@ def project_catalog_config() -> dict[str, Any]:
 def training_variants(params: dict[str, Any] | None = None) -> list[str]:
     """Namespaces of the training pipeline, in the order the parameters list them."""
     params = project_parameters() if params is None else params
+    if isinstance(params.get("variants"), dict):  # the explicit map (the recipe environments use it)
+        return list(params["variants"])
     names = [k for k, v in params.items() if isinstance(v, dict) and "optimizer" in v]
     if not names:
         raise ValueError("no training variant in the parameters: add a block like `sam: {optimizer: {name: sam, ...}}`")
     return names
+
+
+def variant_parameter(name: str, params: dict[str, Any] | None = None) -> str:
+    """The parameter that holds variant ``name``'s block: ``params:variants.<name>`` under the explicit map."""
+    params = project_parameters() if params is None else params
+    return f"params:variants.{name}" if isinstance(params.get("variants"), dict) else f"params:{name}"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from samlab.analysis.measure import measure_model
 from samlab.data import PreparedData
-from samlab.models import model_from_checkpoint
+from samlab.models import model_from_checkpoint, unfuse_attention
 from samlab.train import create_loss
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def analyse_model(prepared: PreparedData, checkpoint: dict, analysis_params: dic
                   variant_name: str) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Sharpness, feature balance, probes and LR rescaling factors of one trained checkpoint (its training
     loss, no smoothing)."""
-    model = model_from_checkpoint(checkpoint)
+    model = unfuse_attention(model_from_checkpoint(checkpoint))  # Hessian-vector products need double backward
     loss_fn = create_loss(training_params.get("loss", "ce"))
     metrics, lorenz, probes, rescaling = measure_model(model, prepared, loss_fn, analysis_params,
                                             int(training_params.get("eval_batch_size", 512)))

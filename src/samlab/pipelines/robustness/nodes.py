@@ -11,7 +11,12 @@ import pandas as pd
 from samlab.data import PreparedData
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.probes import cross_validated_probe, extract_features
-from samlab.evaluate.robustness import corruption_errors, evaluate_sets, parse_set_key
+from samlab.evaluate.robustness import (
+    corruption_errors,
+    evaluate_file_sets,
+    evaluate_sets,
+    parse_set_key,
+)
 from samlab.evaluate.test_sets import build_robustness_sets
 from samlab.evaluate.transfer import _device
 from samlab.models import model_from_checkpoint
@@ -33,6 +38,7 @@ def build_test_sets(prepared: PreparedData, params: dict[str, Any]) -> PreparedD
         chunk_size=int(params.get("chunk_size", 256)),
         progress=bool(params.get("progress", False)),
         threads=params.get("corruption_threads", 1),
+        eval_sets=params.get("eval_sets") or {},
     )
 
 
@@ -49,6 +55,12 @@ def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str,
     table = evaluate_sets(model, test_sets.splits, test_sets.normalise, batch, device,
                           json.loads(test_sets.extra.get("class_subsets", "{}")), progress=params.get("progress"),
                           desc=f"{variant_name} robustness")
+    file_sets = test_sets.extra.get("file_sets") or {}
+    if file_sets:  # streamed sets (ImageNet val, ReaL, V2, R, Sketch, C): read batch by batch
+        streamed = evaluate_file_sets(model, file_sets, test_sets.mean, test_sets.std, batch, device,
+                                      params.get("num_workers"), progress=params.get("progress"),
+                                      desc=f"{variant_name} streamed sets")
+        table = streamed if table.empty else pd.concat([table, streamed], ignore_index=True)
     table.insert(0, "model", variant_name)
     table.insert(1, "optimizer", checkpoint.get("optimizer_config", {}).get("name", ""))
     probe_cfg = params.get("probe")

@@ -7,10 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from samlab.data import PreparedData, TensorLoader
+from samlab.data import PreparedData, make_loader
 from samlab.evaluate import evaluate
 from samlab.models import model_from_checkpoint
 from samlab.train import CheckpointStore, train
+from samlab.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,17 @@ def train_model(
 
 
 def evaluate_model(prepared: PreparedData, checkpoint: dict, training_params: dict[str, Any], variant_name: str) -> dict:
-    """Test-split metrics of a trained checkpoint."""
+    """Val/test-split metrics of a trained checkpoint, for tensor and streamed data alike."""
     model = model_from_checkpoint(checkpoint)
     batch = int(training_params.get("eval_batch_size", 512))
+    device = resolve_device(training_params.get("device", "auto"))
+    model.to(device)
     metrics: dict[str, Any] = {"variant": variant_name, "optimizer": checkpoint["optimizer_config"]["name"]}
     for split in ("val", "test"):
-        if split in prepared.splits:
-            scores = evaluate(model, TensorLoader(*prepared.splits[split], batch, prepared.normalise))
+        if prepared.has_split(split):
+            scores = evaluate(model, make_loader(prepared, split, batch, device=device))
             metrics.update({f"{split}_{k}": v for k, v in scores.items()})
+    if "test_accuracy" not in metrics:
+        raise ValueError(f"{prepared.name} has no test split to evaluate {variant_name} on; splits: {prepared.split_names}")
     log.info("%s: test accuracy %.4f, test loss %.4f", variant_name, metrics["test_accuracy"], metrics["test_loss"])
     return metrics

@@ -7,7 +7,7 @@ store; ``{ns}.model`` is the final weights.
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.training.nodes import evaluate_model, train_model
-from samlab.pipelines.variants import bind_variant, training_variants
+from samlab.pipelines.variants import bind_variant, training_variants, variant_parameter
 
 
 def variant_pipeline(name: str) -> Pipeline:
@@ -34,7 +34,7 @@ def variant_pipeline(name: str) -> Pipeline:
         namespace=name,
         inputs={"prepared_data"},
         parameters={"params:model": "params:model", "params:training": "params:training",
-                    "params:variant": f"params:{name}"},
+                    "params:variant": variant_parameter(name)},
     )
 
 

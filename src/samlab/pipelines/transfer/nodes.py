@@ -10,16 +10,31 @@ from samlab.data import PreparedData
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.transfer import make_target, transfer_table
 
-
-def build_target(prepared: PreparedData, params: dict[str, Any]) -> PreparedData:
-    cfg = dict(params.get("target") or {"name": "parity"})
-    return make_target(prepared, cfg.pop("name"), **cfg)
+COLUMNS = ["model", "source_optimizer", "target", "method", "finetune_optimizer", "accuracy", "nll", "ece", "n",
+           "train_loss", "epochs", "time_s"]
 
 
-def transfer_model(target: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str) -> pd.DataFrame:
+def build_target(prepared: PreparedData, params: dict[str, Any]) -> dict[str, PreparedData]:
+    """Every target task, by name: ``targets: {name: config}`` (paper 1: CIFAR-10 and CIFAR-100) or one
+    ``target: config``."""
+    if params.get("targets"):
+        configs = {name: dict(cfg) for name, cfg in params["targets"].items()}
+    else:
+        cfg = dict(params.get("target") or {"name": "parity"})
+        configs = {cfg["name"]: cfg}
+    out = {}
+    for key, cfg in configs.items():
+        cfg.setdefault("name", key)
+        out[key] = make_target(prepared, cfg.pop("name"), **cfg)
+    return out
+
+
+def transfer_model(target: PreparedData | dict[str, PreparedData], checkpoint: dict, params: dict[str, Any],
+                   variant_name: str) -> pd.DataFrame:
     with torch_threads(params.get("threads")):
-        return pd.DataFrame(transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"),
-                                           variant_name))
+        rows = transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"), variant_name)
+    # a model no recipe starts from still writes a (header-only) table
+    return pd.DataFrame(rows, columns=None if rows else COLUMNS)
 
 
 def collect(*tables: pd.DataFrame) -> pd.DataFrame:

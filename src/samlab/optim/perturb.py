@@ -1,0 +1,90 @@
+"""The perturbation of one chunk: w ← w + e from the ascent gradient g, and what the step keeps for it.
+
+Why apart from ``sam.py``: this is the part with the variants' maths (SAM, ASAM placements, GSAM's saved
+gradient); ``sam.py`` is the two-pass loop around it. Coefficients are 0-dim device tensors (no host read).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from samlab.optim._ops import EPS, add_scaled_, global_norm
+from samlab.optim.adaptive import AdaptiveScaling
+from samlab.optim.ascent import Ascent
+from samlab.optim.gsam import GSAMCorrection
+
+
+@dataclass
+class SAMBuffers:
+    """What the step holds beyond the base optimizer, lists aligned with the perturbed parameters.
+
+    ``backup``: w, restored by copy after every perturbed pass (persistent; the one buffer of SAM).
+    ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
+    rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
+    or autograd's ascent-gradient tensors kept alive), None between chunks. ``accum``: the weighted sum of the earlier chunks'
+    final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
+    separate buffer is ever allocated or zeroed."""
+
+    backup: list[Tensor]
+    saved: list[Tensor] | None = None
+    gsam: list[Tensor] | None = None
+    accum: list[Tensor] | None = None
+
+
+def random_direction(params: list[Tensor], ascent: Ascent) -> list[Tensor]:
+    """One flat buffer per (device, dtype), filled by the ascent, seen as parameter-shaped views."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, p in enumerate(params):
+        groups[(p.device, p.dtype)].append(i)
+    views: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
+    flats = []
+    for (device, dtype), idx in groups.items():
+        flat = torch.empty(sum(params[i].numel() for i in idx), device=device, dtype=dtype)
+        flats.append(flat)
+        for i, part in zip(idx, flat.split([params[i].numel() for i in idx])):
+            views[i] = part.view(params[i].shape)
+    ascent.fill_(flats)
+    return views
+
+
+def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> bool:
+    """GSAM keeps autograd's ascent-gradient tensors as its backup unless ASAM rescales them first."""
+    if adaptive is None or gsam.backup == "normalized":
+        return False
+    return gsam.backup == "gradient" or adaptive.placement != "before"
+
+
+@torch.no_grad()
+def perturb_(pparams: list[Tensor], g: list[Tensor], rho: float, buffers: SAMBuffers,
+             adaptive: AdaptiveScaling | None, gsam: GSAMCorrection | None) -> tuple[Tensor, list[Tensor] | None]:
+    """w ← w + e from the ascent gradient g (consumed); returns (‖e‖, GSAM's saved s or None)."""
+    saved = None
+    if gsam is not None and gsam.backup != "normalized":
+        saved = g if buffers.saved is None else buffers.saved
+    if adaptive is None:
+        norm = global_norm(g)
+        inv = 1.0 / (norm + EPS)
+        if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w ← w + ρ·u
+            torch._foreach_mul_(g, inv)
+            add_scaled_(pparams, g, rho)
+            saved = g
+        else:
+            add_scaled_(pparams, g, rho * inv)
+        return rho * norm * inv, saved
+    if gsam is not None and gsam.backup == "gradient":
+        torch._foreach_copy_(saved, g)
+    keep = saved if gsam is not None and gsam.backup == "raw" and saved is not g else None
+    c, size = adaptive.direction_(g, buffers.backup, keep=keep, params=pparams)  # backup ← a (scratch)
+    if adaptive.uses_scratch(keep is not None):
+        torch._foreach_copy_(buffers.backup, pparams)  # backup ← w again
+    if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
+        torch._foreach_mul_(g, c)
+        add_scaled_(pparams, g, rho)
+        saved = g
+    else:
+        add_scaled_(pparams, g, rho * c)
+    return rho * size, saved

@@ -1,0 +1,45 @@
+"""The benchmark scripts' CPU-side paths run (so the GPU check cannot rot unseen), and the benchmark's
+per-parameter-loop peer computes samlab's SAM/ASAM step (the timings compare the same maths)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+gpu_steps = pytest.importorskip("gpu_steps")
+optim_step = pytest.importorskip("optim_step")  # needs pytorch-optimizer (the bench extra)
+
+
+def test_gpu_steps_quick_run_prints_every_table(capsys, monkeypatch):
+    monkeypatch.setattr(gpu_steps, "VARIANTS", {"sgd": {}, "sam": {"rho": 0.05}})
+    monkeypatch.setattr(gpu_steps.timm, "create_model", lambda name, num_classes: _tiny(num_classes))
+    gpu_steps.main(["--device", "cpu", "--quick"])
+    out = capsys.readouterr().out
+    for row in ("| fp32 | sam |", "| bf16 | sam |", "| fp16 + GradScaler | sam |", "| bf16 channels_last | sam |",
+                "share producing batches"):
+        assert row in out, row
+
+
+def _tiny(num_classes: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, num_classes))
+
+
+@pytest.mark.parametrize(("impl", "samlab"), [("loop sam", "samlab sam"), ("loop asam", "samlab asam"),
+                                              ("pytorch_optimizer gsam", "samlab gsam")])
+def test_benchmark_peers_compute_samlabs_step(impl, samlab):
+    torch.manual_seed(0)
+    models = [_tiny(3).double() for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    x, y = torch.randn(8, 3, 16, 16, dtype=torch.float64), torch.randint(0, 3, (8,))
+    for name, model in zip((impl, samlab), models):
+        step, _ = optim_step.build(name, model)
+        step(x, y)
+    bound = 1e-5 if impl.startswith("pytorch_optimizer") else 1e-12
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, atol=bound * float(b.detach().abs().max()), rtol=0)
