@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from samlab.hooks import ConfigCaptureHook, OptionalReportInputs, RankZeroWritesHook
+from samlab.hooks import OptionalReportInputs, RankZeroWritesHook, VariantListCheck
 
-HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs())
+HOOKS = (VariantListCheck(), RankZeroWritesHook(), OptionalReportInputs())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -20,7 +20,7 @@ def test_prepared_data_dataset_round_trip(tmp_path):
 
 
 def test_missing_and_corrupt_files_give_clear_errors(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist: run `kedro run --pipeline data_preparation`"):
+    with pytest.raises(DatasetError, match="does not exist: run `kedro run --pipelines data_preparation`"):
         PreparedDataDataset(str(tmp_path / "none.safetensors")).load()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")

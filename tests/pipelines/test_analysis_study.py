@@ -63,7 +63,7 @@ def test_study_population_and_correlation(project):
     base["feature_study"] = {"toy": toy}
     base["obf_sweep"] = {"gammas": [1.0e-12, 1.0], "lambdas": [None], "seeds": [0], "optimizer_defaults": {"rho": 0.1}}
     (project / "conf" / "local" / "parameters_study.yml").write_text(yaml.safe_dump(base))
-    kedro(project, "run", "--pipeline", "study")
+    kedro(project, "run", "--pipelines", "study")
     out = project / "data" / "08_reporting"
     population = pd.read_csv(out / "study_population.csv")
     assert sorted(population["variant"]) == ["study_sam_m16_s0", "study_sam_m4_s0", "study_sgd_s0"]

@@ -48,7 +48,7 @@ def test_registry_has_every_pipeline_and_a_namespace_per_variant(project, monkey
 def test_adding_a_variant_is_one_parameters_block(project):
     params = project / "conf" / "base" / "parameters_training.yml"
     params.write_text(params.read_text() + "\nsam_wide:\n  model: {name: samlab_cnn}\n  optimizer: {name: sam, lr: 0.05, rho: 0.2}\n  training: {epochs: 1}\n")
-    kedro(project, "run", "--pipeline", "data_preparation")
+    kedro(project, "run", "--pipelines", "data_preparation")
     kedro(project, "run", "--namespaces", "sam_wide", "--params", "training.epochs=3")
     history = pd.read_csv(project / "data" / "07_model_output" / "sam_wide" / "history.csv")
     assert len(history) == 1 and abs(history["rho"].iloc[0] - 0.2) < 1e-9  # its own epochs and rho win

@@ -3,7 +3,7 @@
 ``default_run``: a project copy after ``kedro run`` (2 epochs of the small CNN: what the tests need is the
 outputs' shape, not their accuracy). ``full_report``: a copy of it whose ``conf/local`` declares every table the
 reporting pipeline can draw, filled with hand-made rows in the documented schemas (except ``obf_sweep``,
-declared but never written), then ``kedro run --pipeline reporting``.
+declared but never written), then ``kedro run --pipelines reporting``.
 """
 
 from __future__ import annotations
@@ -86,5 +86,5 @@ def full_report(default_run, tmp_path_factory) -> Path:
     for name in [*handmade_tables(["x"]), MISSING_TABLE]:
         entries.append(f"{name}:\n  type: pandas.CSVDataset\n  filepath: data/07_model_output/handmade/{name}.csv\n")
     (project / "conf" / "local" / "catalog.yml").write_text("\n".join(entries))
-    kedro(project, "run", "--pipeline", "reporting")
+    kedro(project, "run", "--pipelines", "reporting")
     return project

@@ -172,4 +172,4 @@ def test_balance_trajectory_averages_seeds_and_draws_the_phantom_gap():
 def test_an_empty_probe_table_says_the_data_has_no_probe_splits():
     empty = pd.DataFrame(columns=["model", "rho", "feature", "accuracy"])  # the analysis ran on digits
     assert "no `*_only_*` probe splits" in is_nothing_yet(probe_error_vs_rho(empty))
-    assert "run `kedro run --pipeline analysis`" in is_nothing_yet(probe_error_vs_rho(None))
+    assert "run `kedro run --pipelines analysis`" in is_nothing_yet(probe_error_vs_rho(None))

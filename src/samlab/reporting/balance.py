@@ -15,7 +15,7 @@ LORENZ_COLUMNS = ("model", "kind", "fraction", "share")
 PROBE_COLUMNS = ("model", "rho", "feature", "accuracy")
 RESCALING_COLUMNS = ("model", "feature", "factor")
 TRAJECTORY_COLUMNS = ("variant", "step", "gini_real", "gini_phantom")
-_NOT_YET = "No feature-balance analysis yet: run `kedro run --pipeline analysis`."
+_NOT_YET = "No feature-balance analysis yet: run `kedro run --pipelines analysis`."
 
 
 def gini(fraction: np.ndarray, share: np.ndarray) -> float:
@@ -59,7 +59,7 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
     title = "Probe error per feature vs rho (paper 2, Fig. 2A style)"
     if table is not None and len(table) == 0:  # the analysis ran on data without probe splits (e.g. digits)
         return nothing_yet(title, "No probe results yet: the trained models' data has no `*_only_*` probe splits "
-                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipeline study` probes "
+                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipelines study` probes "
                                   "the toy and dominoes sets.")
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
@@ -107,7 +107,7 @@ def balance_trajectory(table: pd.DataFrame | None) -> go.Figure:
     """
     title = "Importance-weight Gini along training: real λ vs phantom λ̃"
     if not has_rows(table):
-        return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipeline study`.")
+        return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipelines study`.")
     require_columns(table, TRAJECTORY_COLUMNS, "balance trajectory table")
     t = table.assign(group=[split_seed(str(v))[0] for v in table["variant"]],
                      delta=table["gini_phantom"] - table["gini_real"])

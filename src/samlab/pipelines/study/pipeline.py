@@ -9,7 +9,7 @@
 - ``params:obf_sweep`` (paper 1, Fig. 3 style): OBF at every γ × λ × seed on the τ study's data, model and
   training (``obf_g<γ>_l<λ>_s<seed>``, ``.`` written ``p`` and ``-`` written ``m``); test accuracy per member.
 Every member records our forgetting estimators and the batch balance along training.
-Not in ``__default__``: ``kedro run --pipeline study``.
+Not in ``__default__``: ``kedro run --pipelines study``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from samlab.pipelines.study.nodes import (
     score_member,
     train_member,
 )
-from samlab.pipelines.variants import project_parameters
 
 
 def perturbation_batch_sizes(study: dict[str, Any]) -> list[int]:
@@ -144,8 +143,8 @@ def obf_sweep_pipeline(sweep: dict[str, Any], study: dict[str, Any]) -> Pipeline
                Pipeline([])) + Pipeline([collect])
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    params = project_parameters()
+def create_pipeline(parameters: dict[str, Any]) -> Pipeline:
+    params = parameters
     out = Pipeline([])
     if params.get("study"):
         out += tau_pipeline(params["study"])
