@@ -14,8 +14,8 @@ from tests.conftest import REPO
 
 def test_the_graph_is_the_declared_list_whatever_has_run():
     p = create_pipeline(["sgd", "sam"])
-    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "plot_accuracy_bars",
-                                           "build_report", *(f.name for f in FIGURE_NODES)}
+    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "dvc_metrics",
+                                           "plot_accuracy_bars", "build_report", *(f.name for f in FIGURE_NODES)}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters",
                           *(ds for ds, _ in TABLES.values())}
     assert all("reporting" in nd.tags for nd in p.nodes)
