@@ -24,6 +24,7 @@ from torch import Tensor
 
 from samlab.data.loader import TensorLoader
 from samlab.data.prepared import PreparedData
+from samlab.device import resolve_device
 from samlab.evaluate.metrics import evaluate
 from samlab.evaluate.probes import extract_features, linear_probe
 from samlab.evaluate.test_sets import resize_images
@@ -80,10 +81,6 @@ class FinetuneConfig:
         return cls(**{k: v for k, v in cfg.items() if k in known}, extra={k: v for k, v in cfg.items() if k not in known})
 
 
-def _device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
 def match_inputs(images: Tensor, model_config: dict[str, Any]) -> Tensor:
     """Target images in the source model's input format: channels (grey → RGB by repetition) and size."""
     c_model, c = int(model_config.get("in_chans", images.shape[1])), images.shape[1]
@@ -107,7 +104,7 @@ def finetune(checkpoint: dict[str, Any], target: PreparedData, recipe: FinetuneC
              name: str = "model") -> dict[str, Any]:
     """Fine-tune all weights of ``checkpoint`` on ``target``'s train split with a fresh head; test metrics."""
     cfg = recipe if isinstance(recipe, FinetuneConfig) else FinetuneConfig.from_dict(recipe)
-    device = _device(cfg.device)
+    device = resolve_device(cfg.device)
     model_config = checkpoint["model_config"]
     model = model_from_checkpoint(checkpoint)
     torch.manual_seed(cfg.seed)
@@ -146,7 +143,7 @@ def finetune(checkpoint: dict[str, Any], target: PreparedData, recipe: FinetuneC
 def probe(checkpoint: dict[str, Any], target: PreparedData, C: float = 1.0, max_iter: int = 1000,
           batch_size: int = 512, device: str = "auto", seed: int = 0) -> dict[str, Any]:
     """Linear probe: frozen pre-logit features of the source model, logistic regression on the target."""
-    dev = _device(device)
+    dev = resolve_device(device)
     model_config = checkpoint["model_config"]
     model = model_from_checkpoint(checkpoint)
     t0 = time.perf_counter()

@@ -6,8 +6,6 @@ half-written file, and both load without unpickling code (safetensors; ``torch.l
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +14,8 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
+from samlab._files import atomic_write  # noqa: F401  - re-exported by samlab.io
 from samlab.data.prepared import PreparedData
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; the temp file is removed on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):

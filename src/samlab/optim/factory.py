@@ -31,6 +31,7 @@ from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import create_ascent
 from samlab.optim.base import SGDW
 from samlab.optim.gsam import GSAMCorrection
+from samlab.optim.lsam_effects import LSAMEffect
 from samlab.optim.sam import SAM, GradientStep
 from samlab.optim.schedules import create_rho_schedule
 
@@ -183,11 +184,10 @@ OPTIMIZERS: dict[str, Callable[..., GradientStep]] = {
 
 
 def _lsam_effect(mode: str) -> Callable[..., GradientStep]:
-    """Paper 2's LSAM ablations (science.md §10); they live with the feature-balance analysis."""
-    def build(model: nn.Module, **cfg: Any) -> GradientStep:
-        from samlab.analysis.feature_balance import create_lsam_effect
-
-        return create_lsam_effect(model, mode, **cfg)
+    """Paper 2's LSAM ablations (docs/science.md §10): ``samlab.optim.lsam_effects``."""
+    def build(model: nn.Module, base: str = "sgd", rho: float = 0.05, max_grad_norm: float | None = None,
+              **cfg: Any) -> GradientStep:
+        return LSAMEffect(create_base_optimizer(base, model, **cfg), rho=rho, mode=mode, max_grad_norm=max_grad_norm)
     return build
 
 

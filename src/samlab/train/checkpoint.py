@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from samlab.io.datasets import atomic_write
+from samlab._files import atomic_write
 
 log = logging.getLogger(__name__)
 

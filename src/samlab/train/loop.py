@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
+from samlab.device import resolve_device
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model
 from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
@@ -101,12 +102,6 @@ class TrainConfig:
 class TrainResult:
     checkpoint: dict[str, Any]  # {"model_config", "state_dict", ...}: loads with weights_only=True
     history: list[dict[str, float]]
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str, Any]:

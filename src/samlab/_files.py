@@ -1,0 +1,62 @@
+"""Atomic file writes, Kedro-free: the training loop's checkpoints and the catalog's datasets share them.
+
+A file is written to a temp file in the target's folder and renamed onto the target, so a killed process
+never leaves a half-written file under the real name. The temp file gets the mode any new file gets
+(``0o666`` less the process umask): ``mkstemp``'s private 0600 would break a DVC cache or remote shared
+by a group. Temp files a killed writer left behind (``.<name>.<random>.tmp``) are removed the next time
+the same target is written, or by ``remove_stale_temps`` for a whole folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+TEMP_SUFFIX = ".tmp"
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux exposes it; elsewhere set-and-restore)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temps(folder: str | Path, prefix: str = ".") -> list[Path]:
+    """Delete the temp files ``atomic_write`` left in ``folder`` (names ``<prefix>….tmp``); returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [f for f in folder.iterdir() if f.name.startswith(prefix) and f.name.endswith(TEMP_SUFFIX) and f.is_file()]
+    for f in stale:
+        f.unlink(missing_ok=True)
+    return stale
+
+
+def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``; the temp file is removed on failure.
+
+    The result has the usual mode for a new file (``0o666 & ~umask``). Leftover temp files of the same
+    target (from a writer killed mid-write) are removed first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+        os.close(fd)
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
