@@ -38,7 +38,7 @@ def test_checkpoint_round_trip_and_atomic_failure(tmp_path):
         def __reduce__(self):
             raise RuntimeError("boom")
 
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="boom"):
         ds.save({"bad": Unsaveable()})
     assert torch.equal(ds.load()["state_dict"]["w"], torch.ones(2))  # old file intact
     assert sorted(os.listdir(tmp_path / "m")) == ["model.pt"]

@@ -45,6 +45,7 @@ def test_registry_has_every_pipeline_and_a_namespace_per_variant(project, monkey
     assert {"sgd.model", "sam.metrics"} <= training.all_outputs()
 
 
+@pytest.mark.slow
 def test_adding_a_variant_is_one_entry_of_the_variants_map(project):
     params = project / "conf" / "base" / "parameters_training.yml"
     text = params.read_text()

@@ -1,6 +1,7 @@
 """The reporting pipeline draws a declared list of tables; missing report inputs load as None (hook)."""
 
 import pandas as pd
+import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline, node
@@ -56,6 +57,7 @@ def test_hook_wraps_only_missing_free_inputs_of_reporting_nodes(tmp_path):
     assert isinstance(catalog.get("other_missing"), CSVDataset)  # other pipelines keep Kedro's error
 
 
+@pytest.mark.slow
 def test_reporting_alone_on_an_empty_project_says_what_to_run(project):
     from tests.conftest import kedro
 

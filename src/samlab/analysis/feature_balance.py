@@ -29,7 +29,6 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samlab.analysis.recorder import StepRecorder

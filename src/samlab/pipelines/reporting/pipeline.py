@@ -8,9 +8,9 @@ says what to run. Only the training variants (learning curves, metrics) come fro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial, update_wrapper
-from typing import Callable
 
 from kedro.pipeline import Pipeline, node
 

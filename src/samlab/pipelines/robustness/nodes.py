@@ -32,7 +32,7 @@ def build_test_sets(prepared: PreparedData, params: dict[str, Any]) -> PreparedD
         image_folders=params.get("image_folders") or {},
         chunk_size=int(params.get("chunk_size", 256)),
         progress=bool(params.get("progress", False)),
-        threads=params.get("corruption_threads", 1),
+        threads=params.get("corruption_threads"),
     )
 
 
