@@ -1,4 +1,4 @@
-"""Feature balance (paper 2, science.md §10): importance weights, phantom weights, Lorenz/Gini, LSAM effects.
+"""Feature balance (paper 2, docs/science.md §10): importance weights, phantom weights, Lorenz/Gini, LSAM effects.
 
 For f(x) = vᵀφ_θ(x) trained with cross-entropy, the loss gradient is a sum of per-sample gradients
 weighted by the importance weight λ_i = 1 − p(y_i | x_i) (binary logistic: σ(−y_i f(x_i))). SAM takes

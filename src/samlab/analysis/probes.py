@@ -1,4 +1,4 @@
-"""Linear probes on frozen features (science.md §10): how much of each feature a trained model carries.
+"""Linear probes on frozen features (docs/science.md §10): how much of each feature a trained model carries.
 
 Features are timm's pre-logits, ``forward_head(forward_features(x), pre_logits=True)``, in eval mode.
 A probe for feature F is a standardised logistic regression (scikit-learn) fit on the split

@@ -1,4 +1,4 @@
-"""Sharpness of trained weights (science.md §8): Hessian top eigenvalue and trace, m-sharpness, adaptive sharpness.
+"""Sharpness of trained weights (docs/science.md §8): Hessian top eigenvalue and trace, m-sharpness, adaptive sharpness.
 
 All functions take a model, a loss ``loss_fn(outputs, targets)`` and a *fixed* subset of training data
 (``inputs``, ``targets``), put the model in eval mode (BatchNorm uses its running statistics, so the loss

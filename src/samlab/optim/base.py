@@ -1,4 +1,4 @@
-"""Base optimizers that torch lacks: SGD with decoupled weight decay (science.md §1)."""
+"""Base optimizers that torch lacks: SGD with decoupled weight decay (docs/science.md §1)."""
 
 from __future__ import annotations
 

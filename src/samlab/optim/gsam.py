@@ -1,4 +1,4 @@
-"""GSAM's surrogate-gap correction (Zhuang et al. 2022; science.md §2).
+"""GSAM's surrogate-gap correction (Zhuang et al. 2022; docs/science.md §2).
 
 Per chunk: n = g_adv/(‖g_adv‖+ε), g⊥ = g − ⟨g, n⟩n, final chunk gradient = g_adv − α·g⊥, with g the
 ascent gradient, saved either raw (default) or normalised (``backup_normalized``: the unit-radius

@@ -1,4 +1,4 @@
-"""The SAM-family step around any base optimizer (science.md §1).
+"""The SAM-family step around any base optimizer (docs/science.md §1).
 
 Why a wrapper with ``forward_backward``/``step`` instead of a closure: the SAM step needs the model,
 the batch and the loss (chunks of m samples for m-sharpness, an ascent loss on the outputs for OBF,
@@ -239,7 +239,7 @@ def frozen_batchnorm_stats(model: nn.Module, modules: list | None = None):
 
 
 class SAM(GradientStep):
-    """The SAM family (Foret et al. 2021 and relatives) with m-sharpness, as science.md §1–§6.
+    """The SAM family (Foret et al. 2021 and relatives) with m-sharpness, as docs/science.md §1–§6.
 
     For every chunk of ``m`` samples: ascent pass (direction from ``ascent``: ``"loss"`` = SAM,
     ``"obf"``, ``"random"``) → e = ρ·u (u = g/‖g‖, or ASAM-scaled with ``adaptive``) → perturbed

@@ -16,19 +16,19 @@ from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.reporting import nodes as n
 
-# table (node argument) → (catalog dataset, the pipeline that writes it); schemas in samlab.reporting's docstrings
+# table (node argument) → (catalog dataset, the pipeline that writes it); their columns: docs/schemas.md
 TABLES: dict[str, tuple[str, str]] = {
-    "robustness": ("robustness_accuracy", "robustness"),   # model, test_set, corruption, severity, accuracy
-    "mce": ("robustness_mce", "robustness"),                # model, mce
-    "transfer": ("transfer_accuracy", "transfer"),          # model, target, method, accuracy
-    "study_models": ("study_models", "study"),            # model, accuracy, metric, value [, perturbation, m]
-    "correlation": ("study_correlation", "study"),        # metric, tau, p_value
-    "tau_vs_m": ("study_tau_vs_m", "study"),              # metric, m, tau, p_value
-    "lorenz": ("balance_lorenz", "analysis"),               # model, kind (real|phantom), fraction, share
-    "probes": ("probe_accuracy", "analysis"),               # model, rho, feature, accuracy
-    "lr_rescaling": ("lr_rescaling_factors", "analysis"),   # model, feature, factor [, epoch]
-    "balance_trajectory": ("feature_balance_trajectory", "study"),  # variant, step, gini_real, gini_phantom
-    "obf_sweep": ("obf_sweep", "study"),                    # gamma, lambda, accuracy [, seed]
+    "robustness": ("robustness_accuracy", "robustness"),
+    "mce": ("robustness_mce", "robustness"),
+    "transfer": ("transfer_accuracy", "transfer"),
+    "study_models": ("study_models", "study"),
+    "correlation": ("study_correlation", "study"),
+    "tau_vs_m": ("study_tau_vs_m", "study"),
+    "lorenz": ("balance_lorenz", "analysis"),
+    "probes": ("probe_accuracy", "analysis"),
+    "lr_rescaling": ("lr_rescaling_factors", "analysis"),
+    "balance_trajectory": ("feature_balance_trajectory", "study"),
+    "obf_sweep": ("obf_sweep", "study"),
 }
 
 
