@@ -243,10 +243,11 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     assert not [p for p in (clone / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
     run(clone, "dvc", "pull")
     files = outputs(root)
-    # prepared data; per variant: training 3, robustness 1, transfer 1, analysis 4; their summary tables 3 + 1 + 4;
-    # reporting 16
-    assert len(files) == 1 + (3 + 1 + 1 + 4) * len(variants(root)) + (3 + 1 + 4) + 16
+    # prepared data; per variant: training 5 (2 DVCLive), robustness 1, transfer 1, analysis 4; their summary
+    # tables 3 + 1 + 4; reporting 16
+    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(variants(root)) + (3 + 1 + 4) + 16
     for src in files:
-        dst = clone / src.relative_to(root)
-        assert filecmp.cmp(src, dst, shallow=False), dst
+        for f in sorted(src.rglob("*")) if src.is_dir() else [src]:  # DVCLive's plots are a folder of TSVs
+            dst = clone / f.relative_to(root)
+            assert f.is_dir() or filecmp.cmp(f, dst, shallow=False), dst
     assert json.loads(run(clone, "dvc", "status", "--json")) == {}

@@ -1,4 +1,4 @@
-"""Atomic file writes, Kedro-free: the training loop's checkpoints and the catalog's datasets share them.
+"""Atomic file writes (and why a torch file would not load), Kedro-free: the training loop's checkpoints and the catalog's datasets share them.
 
 A file is written to a temp file in the target's folder and renamed onto the target, so a killed process
 never leaves a half-written file under the real name. The temp file gets the mode any new file gets
@@ -60,3 +60,16 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def describe_load_error(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line, without torch's advice to load unsafely."""
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n")[0].split(". ")[0].strip()
+        if "GLOBAL" in detail:
+            return f"it holds objects a safe (weights_only) load refuses ({detail}): not a samlab checkpoint"
+        return f"corrupted or not a checkpoint ({detail})"
+    if isinstance(exc, EOFError) or not text.strip():
+        return f"the file is empty or cut short ({type(exc).__name__})"
+    return f"corrupted or not a checkpoint ({text.strip().splitlines()[0].split('. ')[0][:200]})"

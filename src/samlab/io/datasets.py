@@ -14,7 +14,7 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
-from samlab._files import atomic_write  # noqa: F401  - re-exported by samlab.io
+from samlab._files import atomic_write, describe_load_error
 from samlab.data.prepared import PreparedData
 
 
@@ -60,7 +60,7 @@ class TorchCheckpointDataset(AbstractDataset[dict, dict]):
         try:
             return torch.load(self._filepath, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for corrupt or unsafe files
-            raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {exc}") from exc
+            raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {describe_load_error(exc)}") from None
 
     def save(self, data: dict) -> None:
         atomic_write(self._filepath, lambda tmp: torch.save(data, tmp))

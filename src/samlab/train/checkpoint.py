@@ -6,8 +6,11 @@ unpickling code. It holds the model, the optimizer (the SAM wrapper's state incl
 every RNG the loop draws from (torch, CUDA, numpy, Python, the loader's generator), the epoch, the update
 count and the history so far: everything needed for a resumed run to continue bit for bit.
 
-``CheckpointStore`` keeps one file per epoch (``epoch-0003.pt``: the epoch number is the version),
-written atomically, pruned to the last ``keep``; ``latest()`` is what ``resume: true`` continues from.
+``CheckpointStore`` keeps one file per epoch end (``epoch-0003.pt``) and, when the loop checkpoints
+inside an epoch, one per such point (``epoch-0004-update-000130.pt``: 130 updates into epoch 4),
+written atomically with the usual file mode, pruned to the last ``keep``. ``latest()`` is what
+``resume: true`` continues from: the newest *readable* file (an unreadable one is skipped with a
+warning naming it). Temp files of a writer killed mid-save are removed.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from samlab._files import atomic_write
+from samlab._files import atomic_write, describe_load_error, remove_stale_temps
 
 log = logging.getLogger(__name__)
 
 FORMAT = "samlab-train-state/1"
-_FILE = re.compile(r"^epoch-(\d{4,})\.pt$")
+_FILE = re.compile(r"^epoch-(\d{4,})(?:-update-(\d{6,}))?\.pt$")
 _SAFE_SCALARS = (bool, int, float, str, type(None))
 
 
@@ -91,7 +94,8 @@ def seed_everything(seed: int) -> None:
 
 # -- compatibility of a checkpoint with the run that wants to resume it ------------------------------
 # Training settings that may change between the killed run and its resumption without changing the maths.
-RESUMABLE_CHANGES = frozenset({"resume", "progress", "device", "eval_batch_size", "compile", "extra"})
+RESUMABLE_CHANGES = frozenset({"resume", "progress", "device", "eval_batch_size", "compile", "extra", "logging",
+                               "checkpoint_every_n_updates", "checkpoint_every_minutes"})
 
 
 def check_compatible(state: dict[str, Any], model_config: dict, optimizer_config: dict, train_config: dict, source: str) -> None:
@@ -116,7 +120,12 @@ def check_compatible(state: dict[str, Any], model_config: dict, optimizer_config
 
 # -- where checkpoints live ---------------------------------------------------------------------------
 class CheckpointStore:
-    """A folder of per-epoch training-state files (``epoch-NNNN.pt``), written atomically, last ``keep`` kept."""
+    """A folder of training-state files, written atomically, the last ``keep`` kept.
+
+    ``epoch-0003.pt`` holds the state after epoch 3; ``epoch-0004-update-000130.pt`` the state 130
+    updates into epoch 4 (mid-epoch checkpoints, see ``training.checkpoint_every_*``). A checkpoint's
+    position is ``(epoch, batch)``: epochs finished and updates done in the next one.
+    """
 
     def __init__(self, path: str | Path, keep: int | None = 2):
         if keep is not None and keep < 1:
@@ -127,38 +136,76 @@ class CheckpointStore:
     def __repr__(self) -> str:
         return f"CheckpointStore({str(self.path)!r}, keep={self.keep})"
 
-    def epochs(self) -> list[int]:
-        """Epochs with a checkpoint on disk, ascending."""
+    def positions(self) -> list[tuple[int, int]]:
+        """``(epochs finished, updates into the next epoch)`` of every checkpoint on disk, oldest first."""
         if not self.path.is_dir():
             return []
-        return sorted(int(m.group(1)) for f in self.path.iterdir() if (m := _FILE.match(f.name)))
+        found = []
+        for f in self.path.iterdir():
+            if m := _FILE.match(f.name):
+                epoch, update = int(m.group(1)), m.group(2)
+                found.append((epoch, 0) if update is None else (epoch - 1, int(update)))
+        return sorted(found)
 
-    def file(self, epoch: int) -> Path:
-        return self.path / f"epoch-{epoch:04d}.pt"
+    def epochs(self) -> list[int]:
+        """Epochs with an end-of-epoch checkpoint on disk, ascending."""
+        return [epoch for epoch, batch in self.positions() if batch == 0]
+
+    def file(self, epoch: int, batch: int = 0) -> Path:
+        """The file of the state after ``epoch`` epochs and ``batch`` updates of the next one."""
+        if batch == 0:
+            return self.path / f"epoch-{epoch:04d}.pt"
+        return self.path / f"epoch-{epoch + 1:04d}-update-{batch:06d}.pt"
 
     def save(self, state: dict[str, Any]) -> Path:
         safe = weights_only_safe(state)
-        target = self.file(int(state["epoch"]))
+        target = self.file(int(state["epoch"]), int(state.get("batch", 0)))
         atomic_write(target, lambda tmp: torch.save(safe, tmp))
         if self.keep is not None:
-            for old in self.epochs()[: -self.keep]:
-                self.file(old).unlink(missing_ok=True)
+            for old in self.positions()[: -self.keep]:
+                self.file(*old).unlink(missing_ok=True)
         return target
 
-    def load(self, epoch: int) -> dict[str, Any]:
-        path = self.file(epoch)
+    def load(self, epoch: int, batch: int = 0) -> dict[str, Any]:
+        path = self.file(epoch, batch)
         try:
             return torch.load(path, map_location="cpu", weights_only=True)
         except FileNotFoundError:
             raise FileNotFoundError(f"no checkpoint for epoch {epoch} in {self.path} (have {self.epochs()})") from None
         except Exception as exc:  # torch raises several types for corrupt or unsafe files
-            raise ValueError(f"cannot load checkpoint {path} safely: {exc}") from exc
+            raise ValueError(f"cannot load checkpoint {path} safely: {describe_load_error(exc)}") from None
 
     def latest(self) -> dict[str, Any] | None:
-        """The newest checkpoint, or None when the folder holds none."""
-        epochs = self.epochs()
-        return self.load(epochs[-1]) if epochs else None
+        """The newest readable checkpoint, or None when the folder holds none.
+
+        An unreadable file (cut short, corrupted, or not a safe checkpoint) is skipped with a warning naming
+        it and the one before is used; only when every file is unreadable is it an error.
+        """
+        positions = self.positions()
+        failures = []
+        for pos in reversed(positions):
+            try:
+                state = self.load(*pos)
+            except ValueError as exc:
+                failures.append(str(exc))
+                log.warning("%s; skipping it and trying the previous checkpoint", exc)
+                continue
+            if failures:
+                log.warning("resuming from %s instead", self.file(*pos))
+            return state
+        if failures:
+            raise ValueError(f"no readable checkpoint in {self.path}: " + "; ".join(failures)
+                             + " (set `resume: false` to start over)")
+        return None
+
+    def remove_stale_temps(self) -> list[Path]:
+        """Delete the temp files of saves that were killed midway (never a finished checkpoint)."""
+        stale = remove_stale_temps(self.path, prefix=".epoch-")
+        for f in stale:
+            log.info("removed %s, the temp file of a save that was interrupted", f)
+        return stale
 
     def clear(self) -> None:
-        for epoch in self.epochs():
-            self.file(epoch).unlink(missing_ok=True)
+        for pos in self.positions():
+            self.file(*pos).unlink(missing_ok=True)
+        self.remove_stale_temps()

@@ -2,9 +2,11 @@
 
 Kedro-free: takes a ``PreparedData`` and three plain config dicts (model, optimizer, training) and
 returns a checkpoint dict and the per-epoch history, so a notebook or script can call it directly.
-With a ``CheckpointStore`` it saves the full training state after every epoch and, with
-``resume: true``, continues from the newest one exactly where an uninterrupted run would be.
-Under ``torchrun`` it trains data-parallel (``samlab.train.distributed``).
+With a ``CheckpointStore`` it saves the full training state after every epoch (and, if asked, every N
+updates / T minutes, and on SIGTERM/SIGINT), and with ``resume: true`` continues from the newest one
+exactly where an uninterrupted run would be, mid-epoch included. With a ``logging`` block it reports
+per-update and per-epoch metrics to DVCLive / TensorBoard / W&B (``samlab.train.tracking``).
+Under ``torchrun`` it trains data-parallel (``samlab.train.distributed``). See docs/training.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,9 @@ from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
 from samlab.train import distributed
 from samlab.train.checkpoint import FORMAT, CheckpointStore, check_compatible, rng_state, seed_everything, set_rng_state
 from samlab.train.losses import create_loss
+from samlab.train.meters import NonFiniteLoss, PendingLosses, Sums
+from samlab.train.preemption import Preempted, StopRequest
+from samlab.train.tracking import LoggingConfig, check_installed, create_tracker
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model (GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
     augment: dict[str, Any] | None = None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
+    checkpoint_every_n_updates: int | None = None  # also checkpoint inside epochs, every N updates
+    checkpoint_every_minutes: float | None = None  # ... and/or every T minutes of wall-clock time
+    logging: dict[str, Any] | None = None  # live metrics (samlab.train.tracking.LoggingConfig); None: none
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,6 +94,14 @@ class TrainConfig:
             raise ValueError(f"amp must be one of {[k for k in AMP_DTYPES if k]} or null, got {self.amp!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {sorted(SCHEDULES)}")
+        n = self.checkpoint_every_n_updates
+        if n is not None and (not isinstance(n, int) or n < 1):
+            raise ValueError(f"checkpoint_every_n_updates must be an integer >= 1 or null, got {n!r}")
+        t = self.checkpoint_every_minutes
+        if t is not None and not (isinstance(t, (int, float)) and t > 0):
+            raise ValueError(f"checkpoint_every_minutes must be > 0 or null, got {t!r}")
+        if self.logging is not None:
+            self.logging = LoggingConfig.from_dict(self.logging).as_dict()  # unknown keys, bad backends: here
 
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
@@ -102,6 +119,7 @@ class TrainConfig:
 class TrainResult:
     checkpoint: dict[str, Any]  # {"model_config", "state_dict", ...}: loads with weights_only=True
     history: list[dict[str, float]]
+    updates: list[dict[str, float]] = field(default_factory=list)  # one row every logging.every_n_updates
 
 
 def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str, Any]:
@@ -146,6 +164,8 @@ def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[
         raise ValueError(f"one update needs batch_size x accum_steps = {cfg.batch_size * cfg.accum_steps} samples "
                          f"but the train split has {n_train}")
     create_loss(cfg.loss, cfg.label_smoothing)  # unknown loss / bad smoothing
+    if cfg.logging is not None:
+        check_installed(LoggingConfig.from_dict(cfg.logging))  # a missing optional package, named with its extra
 
 
 def _finite_params(model: torch.nn.Module) -> bool:
@@ -162,7 +182,13 @@ def train(
 
     ``on_step(update, stats)``, if given, sees every micro-batch's ``StepStats`` (asked with
     ``return_outputs=True``, with the micro-batch's ``targets``), e.g. ``samlab.analysis.ForgettingRecorder``
-    or ``BalanceRecorder``; ``update`` counts from 1.
+    or ``BalanceRecorder``; ``update`` counts from 1. (Its own state is not checkpointed: a resumed run's
+    recorder sees only the updates after the checkpoint.)
+
+    With ``checkpoints``, SIGTERM/SIGINT save the state at the next update boundary and end the process
+    with ``Preempted`` (a ``SystemExit``, code 128 + signal); ``training.checkpoint_every_n_updates`` /
+    ``checkpoint_every_minutes`` add checkpoints inside epochs. ``TrainResult.updates`` holds one row
+    every ``training.logging.every_n_updates`` updates (50 without a logging block).
     """
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
@@ -202,112 +228,193 @@ def train(
 
     # Resume (or start over) before any training work: a wrong checkpoint fails here.
     history: list[dict[str, float]] = []
-    start_epoch, num_updates = 0, 0
+    updates_log: list[dict[str, float]] = []
+    start_epoch, start_batch, num_updates = 0, 0, 0
+    partial: dict[str, Any] | None = None
+    state = None
     if checkpoints is not None:
+        if dist_info.is_main:
+            checkpoints.remove_stale_temps()
         state = checkpoints.latest() if cfg.resume else None
         if state is not None:
-            source = f"checkpoint {checkpoints.file(state['epoch'])}"
+            source = f"checkpoint {checkpoints.file(int(state['epoch']), int(state.get('batch', 0)))}"
             check_compatible(state, full_model_cfg, dict(optimizer_cfg), cfg.as_dict(), source)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
-            set_rng_state(state["rng"], loader_rng)
+            set_rng_state(state["rng"], loader_rng)  # mid-epoch: the loader's state at the start of that epoch
             history = [dict(row) for row in state["history"]]
+            updates_log = [dict(row) for row in state.get("updates", [])]
             start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
-            log.info("%s: resuming after epoch %d/%d from %s", name, start_epoch, cfg.epochs, source)
-        elif dist_info.is_main and checkpoints.epochs():
+            start_batch, partial = int(state.get("batch", 0)), state.get("partial")
+            log.info("%s: resuming after epoch %d/%d%s from %s", name, start_epoch, cfg.epochs,
+                     f" and {start_batch}/{updates_per_epoch} updates of the next" if start_batch else "", source)
+        elif dist_info.is_main and checkpoints.positions():
             log.info("%s: starting over (resume: false), removing old checkpoints in %s", name, checkpoints.path)
             checkpoints.clear()
 
+    if checkpoints is None and (cfg.checkpoint_every_n_updates or cfg.checkpoint_every_minutes):
+        log.warning("%s: checkpoint_every_* is set but no checkpoint store was given: nothing will be saved", name)
+    log_cfg = LoggingConfig.from_dict(cfg.logging) if cfg.logging is not None else None
+    every_n = log_cfg.every_n_updates if log_cfg is not None else 50  # also how often the losses are checked
     net = distributed.wrap(model, dist_info, device)
     if cfg.compile:
         net = torch.compile(net)
 
+    # rank 0's live metrics; a resumed run continues its curves after the checkpoint's update
+    tracker = create_tracker(log_cfg, name, is_main=dist_info.is_main, resume_step=num_updates if state else None,
+                             state=state.get("tracking") if state else None,
+                             config={"model": full_model_cfg, "optimizer": dict(optimizer_cfg), "training": cfg.as_dict()})
+
+    def save(epoch: int, batch: int, epoch_loader_state, partial_state) -> Any:
+        """Rank 0 writes the full state: ``epoch`` finished epochs and ``batch`` updates of the next."""
+        if checkpoints is None or not dist_info.is_main:
+            return None
+        rng = rng_state(None)
+        if epoch_loader_state is not None:
+            rng["loader"] = epoch_loader_state
+        return checkpoints.save({
+            "format": FORMAT,
+            "model_config": full_model_cfg,
+            "optimizer_config": dict(optimizer_cfg),
+            "train_config": cfg.as_dict(),
+            "epoch": epoch,
+            "batch": batch,
+            "num_updates": num_updates,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng,
+            "history": history,
+            "partial": partial_state,
+            "updates": updates_log,
+            "tracking": tracker.state(),
+        })
+
+    pending = PendingLosses()
     show_bar = dist_info.is_main and (sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress))
     epochs_bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, desc=name,
                       disable=not show_bar, position=0)
-    for epoch in epochs_bar:
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = ploss_sum = correct = n_seen = rho_sum = n_images = 0.0
-        skipped = 0
-        lr = optimizer.lr
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar, position=1)
-        for inputs, targets in bar:
-            for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
-                x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
-                if cfg.channels_last and x.ndim == 4:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps, autocast=amp_dtype,
-                                                   return_outputs=on_step is not None)
-                n_images += y.shape[0]
-                if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
-                    continue
-                if on_step is not None:
-                    on_step(num_updates + 1, dataclasses.replace(stats, targets=y))
-                if not math.isfinite(stats.loss) or (stats.perturbed_loss is not None and not math.isfinite(stats.perturbed_loss)):
+    last_save = time.monotonic()
+    stopping = False
+    try:
+        with (StopRequest(name) if checkpoints is not None else nullcontext()) as stop:
+            for epoch in epochs_bar:
+                resumed = partial if epoch == start_epoch and start_batch else None
+                skip = start_batch if resumed else 0
+                epoch_loader_state = loader_rng.get_state() if loader_rng is not None else None
+                sums = Sums(EPOCH_KEYS, resumed and resumed["sums"])
+                interval = Sums(INTERVAL_KEYS, resumed and resumed["interval"])
+                elapsed_before = float(resumed["elapsed"]) if resumed else 0.0
+                lr = float(resumed["lr"]) if resumed else optimizer.lr
+                model.train()
+                t0 = t_interval = time.perf_counter()
+                batches = iter(loader)
+                for _ in range(skip):  # replay the loader (and its random draws) up to the checkpoint
+                    next(batches)
+                bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar,
+                           position=1, initial=skip, total=updates_per_epoch)
+                for batch, (inputs, targets) in enumerate(bar, start=skip):
+                    for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
+                        x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
+                        if cfg.channels_last and x.ndim == 4:
+                            x = x.contiguous(memory_format=torch.channels_last)
+                        stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps,
+                                                           autocast=amp_dtype, return_outputs=on_step is not None)
+                        k = y.shape[0]
+                        sums.add("images", k)
+                        interval.add("images", k)
+                        if stats.overflow:  # fp16: the scaler skips this update and lowers the scale
+                            continue
+                        if on_step is not None:
+                            on_step(num_updates + 1, dataclasses.replace(stats, targets=y))
+                        pending.add(num_updates + 1, stats.loss, stats.perturbed_loss)
+                        sums.add("loss", stats.loss, k)
+                        sums.add("perturbed_loss", math.nan if stats.perturbed_loss is None else stats.perturbed_loss, k)
+                        sums.add("correct", stats.logits.argmax(1).eq(y).sum())
+                        sums.add("seen", k)
+                        sums.add("rho", 0.0 if stats.rho is None else stats.rho, k)
+                        for key in ("loss", "perturbed_loss", "rho"):  # None (plain SGD): not counted
+                            interval.add(key, getattr(stats, key), k)
+                            interval.add(f"seen_{key}", 0 if getattr(stats, key) is None else k)
+                        interval.add("perturbation_norm", stats.perturbation_norm)
+                        interval.add("micro", 0 if stats.perturbation_norm is None else 1)
+                    lr = optimizer.lr
+                    optimizer.step()
+                    sums.add("skipped", getattr(optimizer, "last_step_skipped", False))  # fp16; may be a tensor
+                    num_updates += 1
+                    scheduler.step_update(num_updates)
+                    if num_updates % every_n == 0:  # the one host sync of the interval
+                        pending.check()
+                        now = time.perf_counter()
+                        row = _update_row(interval.read(), num_updates, updates_per_epoch, lr, now - t_interval)
+                        updates_log.append(row)
+                        tracker.log(_tracked(row), num_updates)
+                        interval.reset()
+                        t_interval = now
+                        if dist_info.world_size > 1 and checkpoints is not None:  # every rank stops at the same update
+                            flag = torch.tensor([float(stop.requested)], dtype=torch.float64, device=device)
+                            stopping = bool(distributed.all_reduce_sum(flag, dist_info).item() > 0)
+                        if show_bar:
+                            bar.set_postfix(loss=f"{row['train_loss']:.4f}", refresh=False)
+                    if checkpoints is not None and dist_info.world_size == 1:
+                        stopping = stop.requested
+                    if checkpoints is not None and batch + 1 < updates_per_epoch and (
+                            stopping or _due(cfg, num_updates, last_save)):
+                        pending.check()  # never save a state that has gone non-finite
+                        path = save(epoch, batch + 1, epoch_loader_state, {
+                            "sums": sums.read(), "interval": interval.read(), "lr": lr,
+                            "elapsed": elapsed_before + time.perf_counter() - t0})
+                        last_save = time.monotonic()
+                        if stopping:
+                            _preempted(stop, name, num_updates, epoch, batch + 1, updates_per_epoch, path)
+                pending.check()
+                elapsed = elapsed_before + time.perf_counter() - t0
+                local = sums.read()
+                totals = dict(zip(EPOCH_KEYS, distributed.all_reduce_sum(
+                    torch.tensor([local[key] for key in EPOCH_KEYS], dtype=torch.float64, device=device),
+                    dist_info).tolist()))
+                n_seen = max(totals["seen"], 1.0)  # fp16: every update of the epoch may have overflowed
+                val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
+                if not (math.isfinite(val["loss"]) and _finite_params(model)):
                     raise FloatingPointError(
-                        f"{name}: non-finite training loss (clean {stats.loss}, perturbed {stats.perturbed_loss}) "
-                        f"at epoch {epoch + 1}, update {num_updates + 1}: training stopped; "
-                        + _last_good(checkpoints))
-                k = y.shape[0]
-                loss_sum += stats.loss * k
-                ploss_sum += (stats.perturbed_loss if stats.perturbed_loss is not None else math.nan) * k
-                correct += float(stats.logits.argmax(1).eq(y).sum())
-                n_seen += k
-                rho_sum += (stats.rho or 0.0) * k
-            lr = optimizer.lr
-            optimizer.step()
-            skipped += bool(getattr(optimizer, "last_step_skipped", False))
-            num_updates += 1
-            scheduler.step_update(num_updates)
-            if show_bar:
-                bar.set_postfix(loss=f"{loss_sum / max(n_seen, 1):.4f}", acc=f"{correct / max(n_seen, 1):.3f}", refresh=False)
-        elapsed = time.perf_counter() - t0
-        sums = distributed.all_reduce_sum(
-            torch.tensor([loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images], dtype=torch.float64, device=device),
-            dist_info).tolist()
-        loss_sum, ploss_sum, correct, n_seen, rho_sum, n_images = sums
-        n_seen = max(n_seen, 1.0)  # fp16: every update of the epoch may have overflowed
-        val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
-        if not (math.isfinite(val["loss"]) and _finite_params(model)):
-            raise FloatingPointError(
-                f"{name}: weights or validation loss became non-finite (val loss {val['loss']}) at the end of epoch "
-                f"{epoch + 1}: training stopped; " + _last_good(checkpoints))
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / n_seen,
-            "train_accuracy": correct / n_seen,
-            "perturbed_loss": ploss_sum / n_seen,
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "lr": lr,
-            "rho": rho_sum / n_seen,
-            "epoch_time_s": elapsed,
-            "step_time_s": elapsed / updates_per_epoch,
-            "images_per_s": n_images / elapsed,
-            "skipped_updates": skipped,
-        }
-        history.append(row)
-        if checkpoints is not None and dist_info.is_main:
-            checkpoints.save({
-                "format": FORMAT,
-                "model_config": full_model_cfg,
-                "optimizer_config": dict(optimizer_cfg),
-                "train_config": cfg.as_dict(),
-                "epoch": epoch + 1,
-                "num_updates": num_updates,
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": rng_state(loader_rng),
-                "history": history,
-            })
-        epochs_bar.set_postfix(train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}", refresh=False)
-        if dist_info.is_main:
-            log.info("%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f lr %.4g rho %.4g (%.1f img/s)",
-                     name, epoch + 1, cfg.epochs, row["train_loss"], row["train_accuracy"], row["val_loss"],
-                     row["val_accuracy"], row["lr"], row["rho"], row["images_per_s"])
+                        f"{name}: weights or validation loss became non-finite (val loss {val['loss']}) at the end of "
+                        f"epoch {epoch + 1}: training stopped; " + _last_good(checkpoints))
+                row = {
+                    "epoch": epoch + 1,
+                    "train_loss": totals["loss"] / n_seen,
+                    "train_accuracy": totals["correct"] / n_seen,
+                    "perturbed_loss": totals["perturbed_loss"] / n_seen,
+                    "val_loss": val["loss"],
+                    "val_accuracy": val["accuracy"],
+                    "lr": lr,
+                    "rho": totals["rho"] / n_seen,
+                    "epoch_time_s": elapsed,
+                    "step_time_s": elapsed / updates_per_epoch,
+                    "images_per_s": totals["images"] / elapsed,
+                    "skipped_updates": int(local["skipped"]),  # this rank's (all ranks skip together)
+                }
+                history.append(row)
+                tracker.log({"epoch": epoch + 1, "train/accuracy": row["train_accuracy"], "val/loss": row["val_loss"],
+                             "val/accuracy": row["val_accuracy"]}, num_updates)
+                path = save(epoch + 1, 0, loader_rng.get_state() if loader_rng is not None else None, None)
+                last_save = time.monotonic()
+                epochs_bar.set_postfix(train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}",
+                                       refresh=False)
+                if dist_info.is_main:
+                    log.info("%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f lr %.4g rho %.4g "
+                             "(%.1f img/s)", name, epoch + 1, cfg.epochs, row["train_loss"], row["train_accuracy"],
+                             row["val_loss"], row["val_accuracy"], row["lr"], row["rho"], row["images_per_s"])
+                if epoch + 1 < cfg.epochs and (
+                        stopping or (checkpoints is not None and dist_info.world_size == 1 and stop.requested)):
+                    _preempted(stop, name, num_updates, epoch + 1, 0, updates_per_epoch, path)
+    except NonFiniteLoss as exc:
+        epoch_of = (exc.update - 1) // updates_per_epoch + 1
+        raise FloatingPointError(
+            f"{name}: non-finite training loss (clean {exc.loss}, perturbed {exc.perturbed}) at epoch {epoch_of}, "
+            f"update {exc.update}: training stopped; " + _last_good(checkpoints)) from None
+    finally:
+        tracker.close()
     epochs_bar.close()
     checkpoint = {
         "model_config": {**full_model_cfg, "pretrained": False},  # the weights are here: rebuilding downloads nothing
@@ -315,8 +422,54 @@ def train(
         "optimizer_config": dict(optimizer_cfg),
         "epochs": cfg.epochs,
     }
-    return TrainResult(checkpoint=checkpoint, history=history)
+    return TrainResult(checkpoint=checkpoint, history=history, updates=updates_log)
 
+
+# Running sums of an epoch (for its history row) and of a logging interval (for its update row).
+EPOCH_KEYS = ("loss", "perturbed_loss", "correct", "seen", "rho", "images", "skipped")
+INTERVAL_KEYS = ("loss", "perturbed_loss", "rho", "perturbation_norm", "seen_loss", "seen_perturbed_loss", "seen_rho",
+                 "micro", "images")
+
+
+def _update_row(sums: dict[str, float], update: int, updates_per_epoch: int, lr: float, seconds: float) -> dict[str, float]:
+    """One row of the per-update table: means over the interval's micro-batches, the LR of its last update."""
+    def mean(key: str) -> float:
+        return sums[key] / sums[f"seen_{key}"] if sums[f"seen_{key}"] else math.nan
+
+    return {
+        "update": update,
+        "epoch": update / updates_per_epoch,
+        "train_loss": mean("loss"),
+        "perturbed_loss": mean("perturbed_loss"),
+        "rho": mean("rho"),
+        "perturbation_norm": sums["perturbation_norm"] / sums["micro"] if sums["micro"] else math.nan,
+        "lr": lr,
+        "images_per_s": sums["images"] / seconds if seconds > 0 else math.nan,
+    }
+
+
+def _tracked(row: dict[str, float]) -> dict[str, float]:
+    """The update row as logged metrics (``train/<name>``); what a plain optimizer has not (ρ, ...) is left out."""
+    return {f"train/{k.removeprefix('train_')}": v for k, v in row.items()
+            if k not in ("update", "epoch") and not math.isnan(v)}
+
+
+def _due(cfg: TrainConfig, num_updates: int, last_save: float) -> bool:
+    """Whether a mid-epoch checkpoint is due (``checkpoint_every_n_updates`` / ``checkpoint_every_minutes``)."""
+    n, minutes = cfg.checkpoint_every_n_updates, cfg.checkpoint_every_minutes
+    return bool((n and num_updates % n == 0) or (minutes and time.monotonic() - last_save >= 60.0 * minutes))
+
+
+def _preempted(stop: StopRequest, name: str, num_updates: int, epoch: int, batch: int, updates_per_epoch: int,
+               path) -> None:
+    import signal
+
+    where = f"{batch}/{updates_per_epoch} updates into epoch {epoch + 1}" if batch else f"at the end of epoch {epoch}"
+    saved = f"state saved to {path}" if path is not None else "state saved by rank 0"
+    message = (f"{name}: stopped on {signal.Signals(stop.signum or signal.SIGTERM).name} at update {num_updates} "
+               f"({where}); {saved}; rerun with `resume: true` to continue from there")
+    log.warning(message)  # without logging configured, Python prints warnings to stderr
+    raise Preempted(stop.signum or signal.SIGTERM, message)
 
 def _generator(loader) -> torch.Generator | None:
     """The loader's random generator: a ``TensorLoader``'s own, or the ``DataLoader``'s under a stream."""
