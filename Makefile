@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export KEDRO_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run test viz bench browser lock
+.PHONY: install run test test-fast lint viz bench browser lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ install: $(BIN)/.installed
 run: install  ## install, then run the default pipeline (digits, SGD vs SAM) on the CPU
 	$(BIN)/kedro run
 
-test: install browser  ## install, then run the test suite
+test: install browser  ## install, then run the whole test suite (slow end-to-end tests included)
 	$(BIN)/python -m pytest
+
+test-fast: install  ## the tests not marked slow (no end-to-end kedro/dvc runs): minutes, for the edit loop
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install  ## ruff over the tree (rules in pyproject.toml [tool.ruff])
+	$(BIN)/ruff check .
 
 # Headless Chromium for the tests that render the report and kedro-viz (driven by playwright, without its
 # browser download). Installed with apt-get when missing and we are root; otherwise those tests skip and say why.

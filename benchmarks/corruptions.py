@@ -5,7 +5,7 @@
 Both corrupt the same CIFAR-sized (32×32×3) natural-image crops (scikit-learn's two bundled photographs,
 downscaled), every corruption at all five severities. Reported: images/s over the whole suite (one clean
 image through every corruption × severity counts once) and the ratio, on the corruptions both can run.
-imagecorruptions 1.1.2 under numpy 2 fails on ``glass_blur`` and ``fog`` (../shared/install.md) and we skip
+imagecorruptions 1.1.2 under numpy 2 fails on ``glass_blur`` and ``fog`` (docs/install.md) and we skip
 ``frost`` (no photographs), so the common set is 12 corruptions; samlab's own 14-corruption figure is
 printed too. imagecorruptions always uses the ImageNet-C constants (and its own, revised elastic transform);
 samlab uses CIFAR-10-C's at this size. The reference throughput is measured on ``--n-reference`` images

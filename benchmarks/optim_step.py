@@ -294,7 +294,9 @@ def bookkeeping(rounds: int, device, results: dict) -> None:
                         m.zero_grad(set_to_none=True)
                 else:
                     step, opts[impl] = build(impl, m)
-                    fn = (lambda step=step, x=x, y=y: step(x, y))
+
+                    def fn(step=step, x=x, y=y):
+                        return step(x, y)
                 fns[impl] = fn
             t = interleaved(fns, rounds, device, steps=3)
         finally:

@@ -32,14 +32,14 @@ def child(variant: str, epochs: int, threads: int) -> None:
     import torch
 
     from samlab.data import prepare_dataset
-    from samlab.pipelines.variants import project_parameters
+    from samlab.pipeline_registry import run_parameters
     from samlab.train import CheckpointStore, train
 
     torch.set_num_threads(threads)
-    params = project_parameters()
+    params = run_parameters()
     data_cfg = dict(params["data"])
     data = prepare_dataset(data_cfg.pop("name"), **data_cfg)
-    block = params[variant]
+    block = params["variants"][variant]
     model_cfg = {**params["model"], **block.get("model", {})}
     train_cfg = {**params["training"], **block.get("training", {}), "epochs": epochs, "progress": False}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -72,9 +72,10 @@ def main() -> None:
     os.chdir(ROOT)
     os.environ.update(env)
     sys.path.insert(0, str(ROOT / "src"))
-    from samlab.pipelines.variants import training_variants
+    from samlab.pipeline_registry import run_parameters
+    from samlab.pipelines.variants import variant_names
 
-    variants = args.variants or training_variants()
+    variants = args.variants or variant_names(run_parameters())
     if "sgd" not in variants:
         variants = ["sgd", *variants]
     runs: dict[str, list[dict]] = {v: [] for v in variants}

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from samlab.pipelines.variants import training_variants
+from samlab.pipeline_registry import run_parameters
+from samlab.pipelines.variants import variant_names
 from tests.conftest import HANG_TIMEOUT, REPO, copy_project
 
 DVC_FILES = ("dvc.yaml", ".dvcignore", ".gitignore")
@@ -61,21 +62,26 @@ def dvc_yaml(root: Path = REPO) -> dict:
     return yaml.safe_load((root / "dvc.yaml").read_text())
 
 
+def variants(root: Path = REPO) -> list[str]:
+    return variant_names(run_parameters("local", root / "conf"))
+
+
 def stage_paths(stage: dict, item: str | None = None) -> list[str]:
-    """Every output path a stage declares (outs, metrics, plots), ``${item}`` filled in."""
+    """Every output path a stage declares (outs, metrics, plots), ``${key}`` filled in."""
     paths = []
     for key in ("outs", "metrics", "plots"):
         for entry in stage.get(key, []):
             paths += list(entry) if isinstance(entry, dict) else [entry]
-    return [p.replace("${item}", item) if item else p for p in paths]
+    return [p.replace("${key}", item) if item else p for p in paths]
 
 
 def expanded_stages(root: Path = REPO) -> dict[str, tuple[dict, str | None]]:
-    """Stage name (``training@sam`` for foreach stages) → (its definition, its item)."""
+    """Stage name (``training@sam`` for foreach stages) → (its definition, its variant)."""
     stages = {}
     for name, stage in dvc_yaml(root)["stages"].items():
         if "foreach" in stage:
-            stages.update({f"{name}@{item}": (stage["do"], item) for item in stage["foreach"]})
+            assert stage["foreach"] == "${variants}", f"{name}: foreach over the parameters' variant map"
+            stages.update({f"{name}@{item}": (stage["do"], item) for item in variants(root)})
         else:
             stages[name] = (stage, None)
     return stages
@@ -83,14 +89,24 @@ def expanded_stages(root: Path = REPO) -> dict[str, tuple[dict, str | None]]:
 
 # --- dvc.yaml against the project: these fail when a variant, parameter or output drifts ----------------------
 
-def test_training_foreach_lists_exactly_the_parameters_variants():
-    assert dvc_yaml()["stages"]["training"]["foreach"] == training_variants()
+def test_per_variant_stages_iterate_over_the_parameters_variant_map():
+    assert dvc_yaml()["vars"] == ["conf/base/parameters_training.yml:variants"]
+    listed = run(REPO, "dvc", "stage", "list", "--name-only").split()  # DVC's own expansion of the templates
+    assert listed == list(expanded_stages()), listed
+    assert {f"{s}@{v}" for s in ("training", "robustness", "transfer", "analysis") for v in variants()} <= set(listed)
 
 
-def test_top_level_plots_show_every_variant():
-    for plot in dvc_yaml()["plots"]:
-        ((name, spec),) = plot.items()
-        assert set(spec["y"]) == {f"data/07_model_output/{ns}/history.csv" for ns in training_variants()}, name
+def test_each_variant_stage_reads_only_its_own_variant():
+    for name, (stage, item) in expanded_stages().items():
+        text = json.dumps(stage)
+        if item is None:
+            assert "${key}" not in text, name
+            continue
+        assert "--namespaces ${key}" in stage["cmd"], name
+        models = [d for d in stage["deps"] if d.startswith("data/06_models")]
+        assert models in ([], ["data/06_models/${key}/model.pt"]), name
+        keys = [k for e in stage.get("params", []) for ks in e.values() for k in ks if k.startswith("variants")]
+        assert keys in ([], ["variants.${key}"]), name
 
 
 def test_params_name_existing_keys_of_the_kedro_parameter_files():
@@ -100,12 +116,16 @@ def test_params_name_existing_keys_of_the_kedro_parameter_files():
             for path, keys in entry.items():
                 assert path.startswith("conf/base/parameters"), (name, path)
                 params = yaml.safe_load((REPO / path).read_text())
-                missing = {k.replace("${item}", item or "") for k in keys} - set(params)
-                assert not missing, f"{name}: {missing} not in {path}"
+                for key in keys:
+                    value = params
+                    for part in key.replace("${key}", item or "").split("."):
+                        assert isinstance(value, dict) and part in value, f"{name}: {key} not in {path}"
+                        value = value[part]
 
 
-def test_every_pipeline_has_a_stage_declaring_all_its_data_outputs(project, monkeypatch):
-    """Each pipeline of ``__default__`` runs in a stage whose outs cover every file its catalog entries write."""
+def test_every_pipeline_output_is_declared_by_a_stage_that_runs_it(project, monkeypatch):
+    """Each pipeline of ``__default__`` runs in stages (``kedro run --pipelines …``) whose outs cover every file
+    its catalog entries write."""
     monkeypatch.chdir(project)
     from kedro.framework.project import configure_project, pipelines
     from kedro.framework.session import KedroSession
@@ -114,11 +134,13 @@ def test_every_pipeline_has_a_stage_declaring_all_its_data_outputs(project, monk
     with KedroSession.create(project_path=project) as session:
         catalog = session.load_context().catalog
         stages = expanded_stages()
+        runs = {s: re.match(r"kedro run --pipelines ([a-z_,]+)\b", stage["cmd"]) for s, (stage, _) in stages.items()}
+        assert all(runs.values()), {s: stages[s][0]["cmd"] for s, m in runs.items() if not m}
         for pipe_name, pipe in pipelines.items():
             if pipe_name in ("__default__", "study"):
                 continue
-            mine = {s: v for s, v in stages.items() if s == pipe_name or s.startswith(pipe_name + "@")}
-            assert mine, f"pipeline {pipe_name!r} has no DVC stage in dvc.yaml (see the README, section DVC)"
+            mine = {s: stages[s] for s, m in runs.items() if pipe_name in m.group(1).split(",")}
+            assert mine, f"pipeline {pipe_name!r} has no DVC stage in dvc.yaml (docs/dvc.md)"
             declared = {p for stage, item in mine.values() for p in stage_paths(stage, item)}
             for ds in sorted(pipe.all_outputs()):
                 dataset = catalog.get(ds)
@@ -127,9 +149,7 @@ def test_every_pipeline_has_a_stage_declaring_all_its_data_outputs(project, monk
                     continue  # a memory dataset between nodes
                 rel = Path(str(filepath)).resolve().relative_to(project.resolve()).as_posix()
                 covered = any(rel == d or rel.startswith(d + "/") for d in declared)  # a file, or in a folder out
-                assert covered, f"{pipe_name}: output {ds} ({rel}) is not an out of its DVC stage"
-            for stage_name, (stage, _item) in mine.items():
-                assert re.match(rf"kedro run --pipeline {pipe_name}\b", stage["cmd"]), stage_name
+                assert covered, f"{pipe_name}: output {ds} ({rel}) is not an out of a stage that runs it"
 
 
 # --- the real CLI on a throw-away git + DVC repository ------------------------------------------------------
@@ -168,8 +188,8 @@ def outputs(root: Path) -> list[Path]:
 @pytest.mark.slow
 def test_repro_runs_every_stage_once_then_nothing(repo):
     root, first = repo
-    assert ran(first) == set(expanded_stages(root)) == {
-        "data_preparation", "training@sgd", "training@sam", "robustness", "transfer", "analysis", "reporting"}
+    assert ran(first) == set(expanded_stages(root)) == {"data_preparation", "reporting", *(
+        f"{s}@{v}" for s in ("training", "robustness", "transfer", "analysis") for v in ("sgd", "sam"))}
     assert all(p.stat().st_size > 0 for p in outputs(root))
     again = run(root, "dvc", "repro")
     assert ran(again) == set() and "Data and pipelines are up to date" in again, again
@@ -183,24 +203,27 @@ def test_changing_one_rho_reruns_only_that_variant_and_the_report(repo):
     sam_model = (root / "data/06_models/sam/model.pt").read_bytes()
     params_file = root / "conf" / "base" / "parameters_training.yml"
     params = yaml.safe_load(params_file.read_text())
-    params["sam"]["optimizer"]["rho"] = 0.2
+    params["variants"]["sam"]["optimizer"]["rho"] = 0.2
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
 
     status = json.loads(run(root, "dvc", "status", "--json"))
     assert set(status) == {"training@sam"}, status
     assert "conf/base/parameters_training.yml" in json.dumps(status["training@sam"])
     log = run(root, "dvc", "repro")
-    assert ran(log) == {"training@sam", "robustness", "transfer", "analysis", "reporting"}, log
-    assert skipped(log) == {"data_preparation", "training@sgd"}, log
+    assert ran(log) == {"training@sam", "robustness@sam", "transfer@sam", "analysis@sam", "reporting"}, log
+    assert skipped(log) == {"data_preparation", "training@sgd", "robustness@sgd", "transfer@sgd", "analysis@sgd"}, log
     assert (root / "data/06_models/sgd/model.pt").read_bytes() == sgd_model
     assert (root / "data/06_models/sam/model.pt").read_bytes() != sam_model
     history = (root / "data/07_model_output/sam/history.csv").read_text().splitlines()
     rho = history[0].split(",").index("rho")
     assert float(history[1].split(",")[rho]) == pytest.approx(0.2)
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert lock["stages"]["training@sam"]["params"]["conf/base/parameters_training.yml"]["sam"]["optimizer"]["rho"] == 0.2
+    assert lock["stages"]["training@sam"]["params"]["conf/base/parameters_training.yml"]["variants.sam"]["optimizer"]["rho"] == 0.2
     metrics = json.loads(run(root, "dvc", "metrics", "show", "--json"))
-    assert json.dumps(metrics).count("test_accuracy") == len(training_variants()), metrics
+    assert json.dumps(metrics).count("test_accuracy") == len(variants(root)), metrics
+    shown = run(root, "dvc", "metrics", "show")  # the table a user reads: numbers only, no names or counts
+    values = [v for line in shown.splitlines()[1:] for v in line.split()[1:]]
+    assert values and all(re.fullmatch(r"-?[0-9.e+-]+", v) for v in values), shown
 
 
 @pytest.mark.slow
@@ -221,8 +244,8 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     run(clone, "dvc", "pull")
     files = outputs(root)
     # prepared data; per variant: training 5 (2 DVCLive), robustness 1, transfer 1, analysis 4; their summary
-    # tables 3 + 1 + 4; reporting 15
-    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(training_variants()) + (3 + 1 + 4) + 15
+    # tables 3 + 1 + 4; reporting 16
+    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(variants(root)) + (3 + 1 + 4) + 16
     for src in files:
         for f in sorted(src.rglob("*")) if src.is_dir() else [src]:  # DVCLive's plots are a folder of TSVs
             dst = clone / f.relative_to(root)

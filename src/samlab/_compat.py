@@ -19,6 +19,7 @@ from pathlib import Path
 
 _LIBRARY = None  # the torch.library fragment; must outlive the process's use of torchvision
 TORCHVISION_OPS_STUBBED = False
+_KEEP_ON_TORCH = "_samlab_torchvision_fragment"
 
 
 def _torchvision_extension_loads() -> bool:
@@ -46,14 +47,15 @@ def install_torchvision_guard() -> None:
         return
     import torch
 
-    if hasattr(torch.ops.torchvision, "nms"):
-        # already declared by an earlier import of this module: Kedro's `%reload_kedro` drops samlab from
-        # sys.modules and imports it again, while the fragment (and its schemas) live on in torch
-        TORCHVISION_OPS_STUBBED = True
-        return
-    _LIBRARY = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901 - kept alive on purpose
-    _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    # Kedro's `%reload_kedro` drops samlab from sys.modules and imports it again; the first import's module
+    # (and a fragment held only by it) may then be freed, which deletes the schemas. So the fragment is kept
+    # on torch.library itself, and a later import reuses it.
+    _LIBRARY = getattr(torch.library, _KEEP_ON_TORCH, None)
+    if _LIBRARY is None:
+        _LIBRARY = torch.library.Library("torchvision", "FRAGMENT")  # noqa: TOR901 - kept alive on purpose
+        _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        setattr(torch.library, _KEEP_ON_TORCH, _LIBRARY)
     TORCHVISION_OPS_STUBBED = True
 
 

@@ -1,6 +1,6 @@
 """Project hooks.
 
-- ``ConfigCaptureHook``: remember the run's config loader so pipelines can be generated from parameters.
+- ``VariantListCheck``: refuse a run whose environment lists other training variants than the pipelines.
 - ``RankZeroWritesHook``: under DDP only rank 0 writes pipeline outputs.
 - ``OptionalReportInputs``: let the reporting pipeline run on whatever exists so far (see below).
 """
@@ -8,23 +8,56 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
-
-from samlab.pipelines import variants
 
 log = logging.getLogger(__name__)
 
 REPORTING_TAG = "reporting"
 
 
-class ConfigCaptureHook:
-    """Training namespaces come from parameters; this hands the active env's parameters to the registry."""
+class VariantListCheck:
+    """The pipelines are built from the parameters of ``KEDRO_ENV`` (``samlab.pipeline_registry``): Kedro does not
+    hand its pipeline registry the ``--env`` or ``--params`` of the run. This check reads the run's own
+    parameters (the context's config loader, env and runtime parameters included) and stops the run before any
+    node runs when they list other variants, saying how to run it instead. It only compares; it stores nothing.
+    """
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        variants.use_config_loader(context.config_loader)
+        from samlab.pipeline_registry import run_parameters
+        from samlab.pipelines.variants import variant_names
+
+        wanted = variant_names(context.config_loader["parameters"])
+        built = variant_names(run_parameters())
+        if wanted != built:
+            raise ValueError(
+                f"the run's parameters (env {context.env!r}) list the training variants {wanted}, but the pipelines "
+                f"were built for {built} from the environment {os.environ.get('KEDRO_ENV') or 'local'!r}: Kedro does "
+                f"not tell its pipeline registry the --env, so select an environment that changes the variant list "
+                f"with KEDRO_ENV (e.g. `KEDRO_ENV={context.env} kedro run`); --params cannot add or remove variants")
+
+
+class ValidateParametersHook:
+    """Every parameters block the run uses is checked before its first node (the checks: ``samlab.config``).
+
+    Why a hook: ``kedro run`` (and ``dvc repro``, which runs it) would otherwise find a bad setting only when the
+    node that reads it runs, after hours of other variants' training; here every problem is listed at once and
+    nothing is written.
+    """
+
+    @hook_impl
+    def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+        from samlab.config import ConfigError, blocks_used, validate_parameters
+
+        params = catalog.load("parameters")
+        blocks = blocks_used(pipeline.inputs())
+        problems = validate_parameters(params, blocks)
+        if problems:
+            raise ConfigError(problems, f"the parameters (env {run_params.get('env') or 'local'})")
+        log.info("parameters checked: %s", ", ".join(sorted(blocks)) or "none used")
 
 
 class RankZeroWritesHook:

@@ -2,10 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from samlab.hooks import ConfigCaptureHook, OptionalReportInputs, RankZeroWritesHook
-from samlab.validation_hook import ValidateParametersHook
+from samlab.hooks import OptionalReportInputs, RankZeroWritesHook, ValidateParametersHook, VariantListCheck
 
-HOOKS = (ConfigCaptureHook(), RankZeroWritesHook(), OptionalReportInputs(), ValidateParametersHook())
+HOOKS = (VariantListCheck(), ValidateParametersHook(), RankZeroWritesHook(), OptionalReportInputs())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

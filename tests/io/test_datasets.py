@@ -20,7 +20,7 @@ def test_prepared_data_dataset_round_trip(tmp_path):
 
 
 def test_missing_and_corrupt_files_give_clear_errors(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist: run `kedro run --pipeline data_preparation`"):
+    with pytest.raises(DatasetError, match="does not exist: run `kedro run --pipelines data_preparation`"):
         PreparedDataDataset(str(tmp_path / "none.safetensors")).load()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
@@ -38,7 +38,7 @@ def test_checkpoint_round_trip_and_atomic_failure(tmp_path):
         def __reduce__(self):
             raise RuntimeError("boom")
 
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="boom"):
         ds.save({"bad": Unsaveable()})
     assert torch.equal(ds.load()["state_dict"]["w"], torch.ones(2))  # old file intact
     assert sorted(os.listdir(tmp_path / "m")) == ["model.pt"]

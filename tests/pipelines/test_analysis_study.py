@@ -27,18 +27,18 @@ def test_analysis_measures_every_trained_variant(project):
     sam = json.loads((out / "07_model_output" / "sam" / "analysis.json").read_text())
     assert sam["optimizer"] == "sam" and 0 <= sam["gini_real"] <= 1
     lorenz = pd.read_csv(out / "08_reporting" / "balance_lorenz.csv")
-    assert list(lorenz.columns) == ["model", "kind", "fraction", "share"]
-    assert set(lorenz["kind"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
+    assert list(lorenz.columns) == ["variant", "weights", "fraction", "cumulative_share"]  # as each variant's file
+    assert set(lorenz["weights"]) == {"real", "phantom"} and len(lorenz) == 2 * 2 * 101
     probes = pd.read_csv(out / "08_reporting" / "probe_accuracy.csv")
     assert probes.empty and "accuracy" in probes.columns  # digits have no *_only_* probe splits
     rescaling = pd.read_csv(out / "08_reporting" / "lr_rescaling_factors.csv")
-    assert list(rescaling.columns) == ["model", "feature", "factor", "v_norm", "v_tilde_norm"]
-    features = rescaling.groupby("model")["feature"].agg(["count", "max"])
+    assert list(rescaling.columns) == ["variant", "feature", "factor", "v_norm", "v_tilde_norm"]
+    features = rescaling.groupby("variant")["feature"].agg(["count", "max"])
     assert (features["count"] == features["max"] + 1).all() and set(features.index) == {"sgd", "sam"}
     live = rescaling.dropna(subset=["factor"])
     assert len(live) > 0.9 * len(rescaling) and (live["factor"] > 0).all()
     assert (live["factor"] - live["v_tilde_norm"] / live["v_norm"]).abs().max() < 1e-9
-    assert sam["lr_rescaling_median"] == pytest.approx(rescaling[rescaling.model == "sam"]["factor"].median())
+    assert sam["lr_rescaling_median"] == pytest.approx(rescaling[rescaling.variant == "sam"]["factor"].median())
 
 
 def _tiny_study(project):

@@ -10,7 +10,7 @@ from kedro.config import OmegaConfigLoader
 
 from samlab.data import MissingRawFileError
 from samlab.pipelines.data_preparation.nodes import prepare_data
-from samlab.pipelines.variants import training_variants
+from samlab.pipelines.variants import variant_names
 from tests.conftest import HANG_TIMEOUT, REPO
 
 ENVS = {
@@ -33,7 +33,7 @@ def test_env_switches_data_model_and_recipe_and_names_the_missing_file(env, tmp_
     assert params["data"]["name"] == name and params["model"]["name"] == model
     assert params["training"]["epochs"] == epochs
     assert params["training"]["batch_size"] * params["training"]["accum_steps"] == batch
-    assert f"{env}_sam" in training_variants(params) and params["variants"][f"{env}_sam"]["optimizer"]["rho"] == rho
+    assert f"{env}_sam" in variant_names(params) and params["variants"][f"{env}_sam"]["optimizer"]["rho"] == rho
     monkeypatch.chdir(tmp_path)  # relative raw paths resolve against the project root kedro runs in
     with pytest.raises(MissingRawFileError, match=missing):
         prepare_data(params["data"])
@@ -46,9 +46,10 @@ def test_base_stays_on_embedded_digits():
 
 @pytest.mark.slow
 def test_kedro_run_with_env_fails_clearly_without_the_archive(project):
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--env", "resnet50", "--pipeline", "data_preparation"],
+    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines", "data_preparation"],
                           cwd=project, capture_output=True, text=True, timeout=HANG_TIMEOUT,
-                          env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true"})
+                          env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true",
+                               "KEDRO_ENV": "resnet50"})
     assert proc.returncode != 0
     out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
     assert "MissingRawFileError" in out and "data/01_raw/imagenet/train (split 'train') not found" in out

@@ -45,10 +45,14 @@ def test_registry_has_every_pipeline_and_a_namespace_per_variant(project, monkey
     assert {"sgd.model", "sam.metrics"} <= training.all_outputs()
 
 
-def test_adding_a_variant_is_one_parameters_block(project):
+@pytest.mark.slow
+def test_adding_a_variant_is_one_entry_of_the_variants_map(project):
     params = project / "conf" / "base" / "parameters_training.yml"
-    params.write_text(params.read_text() + "\nsam_wide:\n  model: {name: samlab_cnn}\n  optimizer: {name: sam, lr: 0.05, rho: 0.2}\n  training: {epochs: 1}\n")
-    kedro(project, "run", "--pipeline", "data_preparation")
+    text = params.read_text()
+    assert text.rstrip().splitlines()[-1].startswith("      ")  # the file ends inside the `variants:` map
+    params.write_text(text + "\n  sam_wide:\n    model: {name: samlab_cnn}\n    optimizer: {name: sam, lr: 0.05, rho: 0.2}"
+                             "\n    training: {epochs: 1}\n")
+    kedro(project, "run", "--pipelines", "data_preparation")
     kedro(project, "run", "--namespaces", "sam_wide", "--params", "training.epochs=3")
     history = pd.read_csv(project / "data" / "07_model_output" / "sam_wide" / "history.csv")
     assert len(history) == 1 and abs(history["rho"].iloc[0] - 0.2) < 1e-9  # its own epochs and rho win

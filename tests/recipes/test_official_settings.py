@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from kedro.config import OmegaConfigLoader
 
-from samlab.pipelines.variants import training_variants
+from samlab.pipelines.variants import variant_names
 from tests.conftest import REPO
 
 RANKS = 8  # the documented torchrun command: --nproc-per-node 8
@@ -81,7 +81,7 @@ def parameters(env: str) -> dict:
 @pytest.mark.parametrize("env", sorted(OFFICIAL))
 def test_every_official_pretraining_run_is_one_namespace_with_the_official_settings(env):
     params, common = parameters(env), COMMON[env]
-    assert sorted(training_variants(params)) == sorted(f"{env}_{run}" for run in OFFICIAL[env])
+    assert sorted(variant_names(params)) == sorted(f"{env}_{run}" for run in OFFICIAL[env])
     for key, value in common["model"].items():
         assert params["model"][key] == value, (env, "model", key)
     for short, (name, own, training_own) in OFFICIAL[env].items():

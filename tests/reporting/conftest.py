@@ -3,7 +3,7 @@
 ``default_run``: a project copy after ``kedro run`` (2 epochs of the small CNN: what the tests need is the
 outputs' shape, not their accuracy). ``full_report``: a copy of it whose ``conf/local`` declares every table the
 reporting pipeline can draw, filled with hand-made rows in the documented schemas (except ``obf_sweep``,
-declared but never written), then ``kedro run --pipeline reporting``.
+declared but never written), then ``kedro run --pipelines reporting``.
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ def handmade_tables(models: list[str]) -> dict[str, pd.DataFrame]:
                                         for metric, sign in (("top_eigenvalue", -1), ("output_kl", 1))
                                         for m, t, p in ((1, 0.6, 0.01), (4, 0.4, 0.03), (16, 0.1, 0.5))
                                         for t in [sign * t]]),
-        "balance_lorenz": pd.DataFrame([{"model": m, "kind": kind, "fraction": f, "share": f ** power}
+        "balance_lorenz": pd.DataFrame([{"variant": m, "weights": kind, "fraction": f, "cumulative_share": f ** power}
                                         for m in models for kind, power in (("real", 3.0), ("phantom", 1.5))
                                         for f in fraction]),
-        "probe_accuracy": pd.DataFrame([{"model": f"rho{r}", "rho": r, "feature": feat, "accuracy": acc_}
+        "probe_accuracy": pd.DataFrame([{"variant": f"rho{r}", "rho": r, "feature": feat, "accuracy": acc_}
                                         for r in (0.0, 0.05, 0.1, 0.2)
                                         for feat, acc_ in (("easy", 0.99), ("hard", 0.6 + r))]),
-        "lr_rescaling_factors": pd.DataFrame([{"model": "lsam", "feature": j, "factor": 1 + 0.1 * np.sin(j)}
+        "lr_rescaling_factors": pd.DataFrame([{"variant": "lsam", "feature": j, "factor": 1 + 0.1 * np.sin(j)}
                                               for j in range(16)]),
         "feature_balance_trajectory": pd.DataFrame([{"variant": f"{m}_s0", "step": 10 * k, "gini_real": 0.5 + 0.02 * k,
                                                      "gini_phantom": 0.45 + 0.02 * k if m != "sgd" else np.nan}
@@ -86,5 +86,5 @@ def full_report(default_run, tmp_path_factory) -> Path:
     for name in [*handmade_tables(["x"]), MISSING_TABLE]:
         entries.append(f"{name}:\n  type: pandas.CSVDataset\n  filepath: data/07_model_output/handmade/{name}.csv\n")
     (project / "conf" / "local" / "catalog.yml").write_text("\n".join(entries))
-    kedro(project, "run", "--pipeline", "reporting")
+    kedro(project, "run", "--pipelines", "reporting")
     return project

@@ -123,14 +123,14 @@ def test_gini_of_hand_computed_lorenz_curves():
     f = np.array([0.25, 0.5, 0.75, 1.0])
     assert gini(f, f) == pytest.approx(0.0)                       # equal weights
     assert gini(f, np.array([0, 0, 0, 1.0])) == pytest.approx(0.75)  # one sample holds everything (n = 4)
-    lorenz = pd.DataFrame({"model": "m", "kind": ["real"] * 4 + ["phantom"] * 4, "fraction": list(f) * 2,
-                           "share": [0, 0, 0, 1.0, *f]})
+    lorenz = pd.DataFrame({"variant": "m", "weights": ["real"] * 4 + ["phantom"] * 4, "fraction": list(f) * 2,
+                           "cumulative_share": [0, 0, 0, 1.0, *f]})
     names = [t.name for t in lorenz_curves(lorenz).data]
     assert names == ["equality", "m real (Gini 0.750)", "m phantom (Gini 0.000)"]
 
 
 def test_probe_error_is_one_minus_accuracy_averaged_over_seeds():
-    table = pd.DataFrame({"model": ["a", "b", "c", "d"], "rho": [0.0, 0.0, 0.1, 0.1], "feature": "hard",
+    table = pd.DataFrame({"variant": ["a", "b", "c", "d"], "rho": [0.0, 0.0, 0.1, 0.1], "feature": "hard",
                           "accuracy": [0.6, 0.7, 0.8, 0.8]})
     trace = probe_error_vs_rho(table).data[0]
     assert trace.name == "hard feature" and np.allclose(trace.y, [0.35, 0.2])
@@ -138,7 +138,7 @@ def test_probe_error_is_one_minus_accuracy_averaged_over_seeds():
 
 
 def test_lr_rescaling_draws_the_last_epoch_sorted():
-    table = pd.DataFrame({"model": "lsam", "feature": [0, 1, 2, 0, 1, 2], "factor": [9, 9, 9, 1.0, 1.5, 0.5],
+    table = pd.DataFrame({"variant": "lsam", "feature": [0, 1, 2, 0, 1, 2], "factor": [9, 9, 9, 1.0, 1.5, 0.5],
                           "epoch": [1, 1, 1, 2, 2, 2]})
     trace = lr_rescaling(table).data[0]
     assert list(trace.y) == [1.5, 1.0, 0.5] and list(trace.text) == ["1", "0", "2"]
@@ -170,6 +170,6 @@ def test_balance_trajectory_averages_seeds_and_draws_the_phantom_gap():
 
 
 def test_an_empty_probe_table_says_the_data_has_no_probe_splits():
-    empty = pd.DataFrame(columns=["model", "rho", "feature", "accuracy"])  # the analysis ran on digits
+    empty = pd.DataFrame(columns=["variant", "rho", "feature", "accuracy"])  # the analysis ran on digits
     assert "no `*_only_*` probe splits" in is_nothing_yet(probe_error_vs_rho(empty))
-    assert "run `kedro run --pipeline analysis`" in is_nothing_yet(probe_error_vs_rho(None))
+    assert "run `kedro run --pipelines analysis`" in is_nothing_yet(probe_error_vs_rho(None))

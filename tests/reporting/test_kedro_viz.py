@@ -56,7 +56,7 @@ def viz(full_report):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"kedro viz did not serve: {(full_report / 'viz.log').read_text()[-3000:]}")
+                    raise AssertionError(f"kedro viz did not serve: {(full_report / 'viz.log').read_text()[-3000:]}") from None
                 time.sleep(0.5)
         yield base, main
     finally:

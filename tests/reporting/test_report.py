@@ -57,7 +57,7 @@ def test_full_report_draws_every_declared_table(full_report):
     html = (full_report / "data" / "08_reporting" / "report.html").read_text()
     assert "10 of 11 figures have data" in html
     assert f"{MISSING_TABLE}" not in html or "No OBF sweep yet" in html  # declared, no file: it says so
-    assert "No OBF sweep yet: run `kedro run --pipeline study`." in html
+    assert "No OBF sweep yet: run `kedro run --pipelines study`." in html
     summary = pd.read_csv(full_report / "data" / "08_reporting" / "summary.csv")
     assert {"corrupted_accuracy", "dominoes_hard accuracy", "digits_parity finetune accuracy", "mce"} <= set(summary)
     heat = pio.from_json((full_report / "data" / "08_reporting" / "figures" / "robustness_heatmap.json").read_text())

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from samlab.reporting import best_cells, html_table, markdown_table, summary_table
+from samlab.reporting import best_cells, html_table, markdown_table, metric_numbers, summary_table
 
 
 def test_summary_merges_robustness_mce_and_transfer():
@@ -30,3 +30,9 @@ def test_best_is_highest_accuracy_and_lowest_loss_ece_mce():
     assert "**" not in markdown_table(df)
     html = html_table(df)
     assert html.count('<td class="best"><b>') == 5 and "<td>0.9000</td>" in html
+
+
+def test_dvc_metrics_are_numbers_only_per_variant():
+    df = pd.DataFrame({"variant": ["sgd", "sam"], "optimizer": ["sgd", "sam"], "test_accuracy": [0.9, 0.95],
+                       "test_n": [10, 10], "mce": [1.0, float("nan")], "seed": [0, 0]})
+    assert metric_numbers(df) == {"sgd": {"test_accuracy": 0.9, "mce": 1.0}, "sam": {"test_accuracy": 0.95}}

@@ -4,7 +4,7 @@ What the maths says: each rank takes its half of the global batch; gradients are
 update (inside ``opt.step()``, samlab.optim). For plain SGD that is the gradient of the whole batch, so
 2 ranks = 1 process on the concatenated batch. For SAM each rank perturbs with its *own* half-batch
 gradient, which is exactly single-process SAM with perturbation batch size m = the per-rank batch
-(science.md §1) — and not full-batch SAM.
+(docs/science.md §1) — and not full-batch SAM.
 """
 
 from __future__ import annotations

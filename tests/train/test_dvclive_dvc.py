@@ -34,6 +34,7 @@ def test_dvc_exp_show_and_plots_list_every_variants_live_metrics(tmp_path):
     root.mkdir()
     for name in ("dvc.yaml", ".gitignore", ".dvcignore"):
         shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "conf" / "base", root / "conf" / "base")  # dvc.yaml's stages iterate over its variants
     run(root, "git", "init", "-q")
     run(root, "dvc", "init", "-q")
     run(root, "git", "add", "-A")

@@ -5,7 +5,6 @@ work; statistics are read from the device only every N updates."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 from pathlib import Path
 
@@ -133,7 +132,6 @@ def test_missing_optional_package_names_the_extra_before_any_work(digits, tmp_pa
 def test_tensor_statistics_are_read_only_every_n_updates(digits, tmp_path, monkeypatch):
     """StepStats hold 0-dim device tensors (samlab.optim reads nothing): the loop transfers them once per logging
     interval and epoch end, not per update, and computes what a run that reads them every update computes."""
-    from samlab.train import loop
     from samlab.train import meters
 
     # reference: an on_step callback receives a copy of every StepStats, which reads (converts) each field per update

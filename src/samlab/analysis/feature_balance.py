@@ -1,4 +1,4 @@
-"""Feature balance (paper 2, science.md §10): importance weights, phantom weights, Lorenz/Gini, LSAM effects.
+"""Feature balance (paper 2, docs/science.md §10): importance weights, phantom weights, Lorenz/Gini, LSAM effects.
 
 For f(x) = vᵀφ_θ(x) trained with cross-entropy, the loss gradient is a sum of per-sample gradients
 weighted by the importance weight λ_i = 1 − p(y_i | x_i) (binary logistic: σ(−y_i f(x_i))). SAM takes
@@ -29,15 +29,16 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from samlab.analysis.recorder import StepRecorder
-from samlab.analysis.sharpness import EPS, _norm, eval_mode, trainable_parameters
-from samlab.optim import GradientStep, StepStats
+from samlab.analysis.sharpness import eval_mode, trainable_parameters
+from samlab.optim import StepStats
+from samlab.optim._ops import EPS, global_norm
+from samlab.optim.lsam_effects import LSAM_MODES, LSAMEffect, lsam_surrogate  # noqa: F401  - paper 2's LSAM effects
+# live with the optimizers (``create_optimizer`` builds them); re-exported here with the rest of paper 2
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
-LSAM_MODES = ("full", "importance", "lr_scaling")
 
 
 def importance_weights(logits: Tensor, targets: Tensor) -> Tensor:
@@ -115,7 +116,7 @@ def phantom_importance_weights(
         grads = _loss_gradient(model, loss_fn, inputs, targets, params, chunk_size)
         try:
             with torch.no_grad():
-                torch._foreach_add_(params, torch._foreach_mul(grads, rho / (_norm(grads) + EPS)))
+                torch._foreach_add_(params, torch._foreach_mul(grads, rho / (global_norm(grads) + EPS)))
             phantom = importance_weights(_logits(model, inputs, chunk_size), targets)
         finally:
             with torch.no_grad():
@@ -129,7 +130,7 @@ def last_layer_phantom(model: nn.Module, loss_fn: LossFn, inputs: Tensor, target
     params = last_layer_parameters(model)
     with eval_mode(model):
         grads = _loss_gradient(model, loss_fn, inputs, targets, params, chunk_size)
-    scale = rho / (float(_norm(grads)) + EPS)
+    scale = rho / (float(global_norm(grads)) + EPS)
     return [p.detach() + scale * g for p, g in zip(params, grads)]
 
 
@@ -164,64 +165,6 @@ def lr_rescaling_table(v: Tensor, v_tilde: Tensor) -> pd.DataFrame:
     norm, norm_tilde = _column_norms(v, v_tilde)
     return pd.DataFrame({"feature": np.arange(v.shape[-1]), "factor": feature_rescaling_factors(v, v_tilde).numpy(),
                          "v_norm": norm.numpy(), "v_tilde_norm": norm_tilde.numpy()})
-
-
-def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full",
-                   return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
-    """A loss whose gradient (w.r.t. all parameters, at the real w) is LSAM's or one of its effects (CE loss).
-
-    With z = v·φ (real head) and z̃ = ṽ·φ (head at ṽ, ṽ − v detached), softmax p, p̃ and one-hot Y:
-    ``full``: CE(z̃, y) — LSAM's gradient; ``importance``: mean_i Σ_k (p̃ − Y)_ik z_ik (phantom importance
-    weights, real backprop); ``lr_scaling``: mean_i Σ_k (p − Y)_ik z̃_ik (real weights, backprop through ṽ).
-    The model must be timm-style: ``forward_features``, ``forward_head(pre_logits=True)``, a linear classifier.
-    """
-    if mode not in LSAM_MODES:
-        raise ValueError(f"unknown LSAM mode {mode!r}; known: {list(LSAM_MODES)}")
-    head = model.get_classifier()
-    if not isinstance(head, nn.Linear):
-        raise ValueError(f"LSAM needs a linear classifier, got {type(head).__name__}")
-    phi = model.forward_head(model.forward_features(inputs), pre_logits=True)
-    z = head(phi)
-    grads = torch.autograd.grad(F.cross_entropy(z, targets), [p for p in head.parameters()], retain_graph=True)
-    scale = rho / (float(_norm(list(grads))) + EPS)
-    weight = head.weight + scale * grads[0]
-    bias = head.bias + scale * grads[1] if head.bias is not None else None
-    z_tilde = F.linear(phi, weight, bias)
-    onehot = F.one_hot(targets, z.shape[1]).to(z.dtype)
-    if mode == "full":
-        out = F.cross_entropy(z_tilde, targets)
-    elif mode == "importance":
-        out = ((z_tilde.detach().softmax(1) - onehot) * z).sum(1).mean()
-    else:
-        out = ((z.detach().softmax(1) - onehot) * z_tilde).sum(1).mean()
-    return (out, z.detach(), z_tilde.detach()) if return_logits else out
-
-
-class LSAMEffect(GradientStep):
-    """LSAM (``full``) or one of its isolated effects as an optimizer: registered as ``lsam_importance`` and
-    ``lsam_lr_scaling`` in ``samlab.optim.create_optimizer``. Cross-entropy models only (the surrogates
-    are CE's logit gradient); one pass per micro-batch plus a head-only gradient."""
-
-    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, mode: str = "importance",
-                 max_grad_norm: float | None = None):
-        super().__init__(base_optimizer, max_grad_norm=max_grad_norm)
-        if mode not in LSAM_MODES or rho < 0:
-            raise ValueError(f"need mode in {list(LSAM_MODES)} and rho >= 0, got {mode!r}, {rho}")
-        self.rho, self.mode = float(rho), mode
-
-    def forward_backward(self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
-                         return_outputs: bool = False, **_) -> StepStats:
-        surrogate, z, z_tilde = lsam_surrogate(model, inputs, targets, self.rho, self.mode, return_logits=True)
-        (surrogate / accum_steps).backward()
-        return StepStats(loss=loss_fn(z, targets).detach(), logits=z, perturbed_loss=loss_fn(z_tilde, targets).detach(),
-                         rho=self.rho, perturbed_logits=z_tilde if return_outputs else None)
-
-
-def create_lsam_effect(model: nn.Module, mode: str, base: str = "sgd", rho: float = 0.05,
-                       max_grad_norm: float | None = None, **cfg) -> LSAMEffect:
-    from samlab.optim.factory import create_base_optimizer
-
-    return LSAMEffect(create_base_optimizer(base, model, **cfg), rho=rho, mode=mode, max_grad_norm=max_grad_norm)
 
 
 BALANCE_COLUMNS = ("step", "importance_mean", "phantom_importance_mean", "gini_real", "gini_phantom")

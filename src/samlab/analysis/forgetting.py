@@ -1,4 +1,4 @@
-"""Perturbed forgetting along the training trajectory (science.md §9) — **our proposed estimators**.
+"""Perturbed forgetting along the training trajectory (docs/science.md §9) — **our proposed estimators**.
 
 Paper 1 (Vani et al. 2024) measures forgetting at the perturbations SAM actually takes, but its estimator
 code was not released. These estimators are samlab's own, computed on the perturbed chunk(s) of a step

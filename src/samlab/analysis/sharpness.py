@@ -1,4 +1,4 @@
-"""Sharpness of trained weights (science.md §8): Hessian top eigenvalue and trace, m-sharpness, adaptive sharpness.
+"""Sharpness of trained weights (docs/science.md §8): Hessian top eigenvalue and trace, m-sharpness, adaptive sharpness.
 
 All functions take a model, a loss ``loss_fn(outputs, targets)`` and a *fixed* subset of training data
 (``inputs``, ``targets``), put the model in eval mode (BatchNorm uses its running statistics, so the loss
@@ -21,8 +21,9 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from samlab.optim._ops import EPS, global_norm  # one norm helper for the whole package
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
-EPS = 1e-12
 
 
 @contextmanager
@@ -61,10 +62,6 @@ def _dot(a: list[Tensor], b: list[Tensor]) -> Tensor:
     return sum(torch.sum(x * y) for x, y in zip(a, b))  # type: ignore[return-value]
 
 
-def _norm(a: list[Tensor]) -> Tensor:
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(a)))
-
-
 def hessian_vector_product(
     model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, vector: list[Tensor],
     chunk_size: int | None = None,
@@ -94,13 +91,13 @@ def hessian_top_eigenvalue(
     params = trainable_parameters(model)
     gen = torch.Generator().manual_seed(seed)
     v = [torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for p in params]
-    torch._foreach_div_(v, _norm(v) + EPS)
+    torch._foreach_div_(v, global_norm(v) + EPS)
     eigenvalue, converged, it = 0.0, False, 0
     with eval_mode(model):
         for it in range(1, iterations + 1):
             hv = hessian_vector_product(model, loss_fn, inputs, targets, v, chunk_size)
             new = float(_dot(v, hv))
-            norm = _norm(hv)
+            norm = global_norm(hv)
             if float(norm) == 0.0:
                 eigenvalue, converged = 0.0, True
                 break
@@ -164,9 +161,9 @@ def m_sharpness(
                         a = torch._foreach_add(torch._foreach_abs(backup), eta)
                         ag = torch._foreach_mul(grads, a)
                         e = torch._foreach_mul(ag, a)
-                        torch._foreach_mul_(e, rho / (_norm(ag) + EPS))
+                        torch._foreach_mul_(e, rho / (global_norm(ag) + EPS))
                     else:
-                        e = torch._foreach_mul(grads, rho / (_norm(grads) + EPS))
+                        e = torch._foreach_mul(grads, rho / (global_norm(grads) + EPS))
                     torch._foreach_add_(params, e)
                     perturbed.append(float(loss_fn(model(x), y)))
                     _restore(params, backup)

@@ -3,7 +3,7 @@
 ``validate_parameters(params)`` lists every problem of a run's parameters (unknown keys with a did-you-mean,
 wrong types, out-of-range values, unknown optimizer/model/data set names, m not dividing the batch, a batch
 larger than the data); ``check_parameters`` raises them as one ``ConfigError``. The Kedro hook
-(``samlab.validation_hook``), ``samlab validate`` and ``samlab.train.train`` use the same checks.
+(``samlab.hooks.ValidateParametersHook``), ``samlab validate`` and ``samlab.train.train`` use the same checks.
 """
 
 from samlab.config.problems import (

@@ -260,7 +260,7 @@ def optimizer_keys(name: str, base: str) -> set[str] | None:
     if kind == "perturbed":
         keys |= perturbation_keys()
     elif kind == "lsam_effect":
-        from samlab.analysis.feature_balance import create_lsam_effect
+        from samlab.optim.lsam_effects import create_lsam_effect
 
         keys |= {p.name for p in _parameters(create_lsam_effect)}
     return keys

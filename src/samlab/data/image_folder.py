@@ -6,7 +6,7 @@ names (sorted folder names, the ImageNet/torchvision convention), per-split imag
 the paper-1 recipe transforms. ``stream_loader`` rebuilds timm ``ImageDataset``s with the recorded class map
 and serves them through a ``DataLoader`` with workers; ``samlab.data.make_loader`` picks it for stream sets.
 
-Transforms (science.md §7): train RandomResizedCrop(size, scale 0.05–1) + horizontal flip only; eval resize
+Transforms (docs/science.md §7): train RandomResizedCrop(size, scale 0.05–1) + horizontal flip only; eval resize
 to size/crop_pct (256 for 224) and centre crop.
 """
 

@@ -1,4 +1,4 @@
-"""The two-feature toy set of paper 2 (science.md §10, constants *proposed*): an easy linear feature and a
+"""The two-feature toy set of paper 2 (docs/science.md §10, constants *proposed*): an easy linear feature and a
 hard spiral feature, both predictive of a balanced binary label in training.
 
 x = [x_easy; x_hard]; x_easy = (2y−1)·μ + σ_e·noise (``easy_dim`` dims, linearly separable);

@@ -502,7 +502,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
-def corrupt(images: Tensor, name: str, severity: int, seed: int = 0, params: str = "auto", threads: int | None = 1) -> Tensor:
+def corrupt(images: Tensor, name: str, severity: int, seed: int = 0, params: str = "auto", threads: int | None = None) -> Tensor:
     """One corruption at one severity (1–5) of a uint8 batch (N, C, H, W) → uint8 of the same shape."""
     if name in SKIPPED:
         raise ValueError(f"corruption {name!r} is not available: {SKIPPED[name]}")
@@ -532,7 +532,7 @@ def chunk_size_for(name: str, chunk_size: int) -> int:
 
 def corruption_suite(
     images: Tensor, names: Sequence[str] | None = None, severities: Iterable[int] = SEVERITIES, seed: int = 0,
-    params: str = "auto", chunk_size: int = 256, progress: bool = False, threads: int | None = 1,
+    params: str = "auto", chunk_size: int = 256, progress: bool = False, threads: int | None = None,
 ) -> dict[tuple[str, int], Tensor]:
     """Every (corruption, severity) of ``images``, in chunks of ``chunk_size`` images (memory stays bounded)."""
     from tqdm.auto import tqdm

@@ -107,7 +107,7 @@ def build_robustness_sets(
     prepared: PreparedData, corruptions: list[str] | str = "all", severities: list[int] | tuple[int, ...] = SEVERITIES,
     seed: int = 0, max_test_images: int | None = None, test_split: str = "test", parameter_set: str = "auto",
     corrupted_npy: str | None = None, image_folders: dict[str, str] | None = None, chunk_size: int = 256,
-    progress: bool = False, threads: int | None = 1, eval_sets: dict[str, dict] | None = None,
+    progress: bool = False, threads: int | None = None, eval_sets: dict[str, dict] | None = None,
 ) -> PreparedData:
     """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring).
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
+from samlab.device import resolve_device
 from samlab.evaluate.metrics import evaluate
 from samlab.evaluate.probes import extract_features, linear_probe
 from samlab.evaluate.test_sets import resize_images
@@ -106,10 +107,6 @@ class FinetuneConfig:
         return variant in ([self.source] if isinstance(self.source, str) else list(self.source))
 
 
-def _device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
 def match_inputs(images: Tensor, model_config: dict[str, Any]) -> Tensor:
     """Target images in the source model's input format: channels (grey → RGB by repetition) and size."""
     c_model, c = int(model_config.get("in_chans", images.shape[1])), images.shape[1]
@@ -162,7 +159,7 @@ def finetune(checkpoint: dict[str, Any] | str, target: PreparedData, recipe: Fin
     t0 = time.perf_counter()
     result = train(target, model_cfg, cfg.optimizer, cfg.training, name=f"{name}→{target.name}", init_from=source)
     elapsed = time.perf_counter() - t0
-    device = _device(cfg.training.get("device", "auto"))
+    device = resolve_device(cfg.training.get("device", "auto"))
     model = model_from_checkpoint(result.checkpoint).to(device)
     scores = evaluate(model, make_loader(target, "test", int(cfg.training.get("eval_batch_size", 512)), device=device))
     log.info("%s fine-tuned on %s: test accuracy %.4f (%.1f s)", name, target.name, scores["accuracy"], elapsed)
@@ -175,7 +172,7 @@ def finetune(checkpoint: dict[str, Any] | str, target: PreparedData, recipe: Fin
 def probe(checkpoint: dict[str, Any], target: PreparedData, C: float = 1.0, max_iter: int = 1000,
           batch_size: int = 512, device: str = "auto", seed: int = 0) -> dict[str, Any]:
     """Linear probe: frozen pre-logit features of the source model, logistic regression on the target."""
-    dev = _device(device)
+    dev = resolve_device(device)
     model_config = checkpoint["model_config"]
     model = model_from_checkpoint(checkpoint)
     t0 = time.perf_counter()

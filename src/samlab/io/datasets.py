@@ -27,7 +27,7 @@ class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
 
     def load(self) -> PreparedData:
         if not self._filepath.exists():
-            raise DatasetError(f"prepared data {self._filepath} does not exist: run `kedro run --pipeline data_preparation`")
+            raise DatasetError(f"prepared data {self._filepath} does not exist: run `kedro run --pipelines data_preparation`")
         try:
             tensors = load_file(str(self._filepath))
             with safe_open(str(self._filepath), framework="pt") as f:

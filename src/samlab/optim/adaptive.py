@@ -1,4 +1,4 @@
-"""ASAM scaling (Kwon et al. 2021; science.md §3): scale the ascent direction by a = |w| + η.
+"""ASAM scaling (Kwon et al. 2021; docs/science.md §3): scale the ascent direction by a = |w| + η.
 
 Placements (ρ applied by the caller; these are the unit-radius directions e/ρ):
 - ``before``: a⊙g/‖a⊙g‖            (‖e‖ = ρ)

@@ -1,4 +1,4 @@
-"""Ascent directions by name: what the perturbation e climbs (science.md §1, §4, §5).
+"""Ascent directions by name: what the perturbation e climbs (docs/science.md §1, §4, §5).
 
 An ascent direction either gives a scalar **ascent loss** P of the clean outputs whose gradient is the
 direction (``loss``: SAM, P = training loss; ``obf``: the OBF surrogate S), or fills the gradient
@@ -53,7 +53,7 @@ def _onehot(targets: Tensor, num_classes: int, dtype: torch.dtype) -> Tensor:
 
 
 class OBFAscent(Ascent):
-    """Output-bias forgetting (paper 1, science.md §4), as the surrogate S = mean_i Σ_k (u_k − t_ik)·z_ik.
+    """Output-bias forgetting (paper 1, docs/science.md §4), as the surrogate S = mean_i Σ_k (u_k − t_ik)·z_ik.
 
     t = α·p + (1 − α)·onehot(y) with α_i = γ·max(0, (1 − λ/p_{i,y_i})/(1 − λ)), all detached, so
     ∂S/∂z = (u − t)/N = ∂OBF/∂z: maximising S climbs OBF = (1 − α)·CE(p, y) − CE(p, u). S's value is

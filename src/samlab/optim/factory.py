@@ -33,6 +33,7 @@ from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import create_ascent
 from samlab.optim.base import BASE_OPTIMIZERS, create_base_optimizer  # noqa: F401 - re-exported
 from samlab.optim.gsam import GSAMCorrection
+from samlab.optim.lsam_effects import create_lsam_effect
 from samlab.optim.sam import SAM
 from samlab.optim.schedules import create_rho_schedule
 from samlab.optim.step import GradientStep
@@ -145,10 +146,8 @@ OPTIMIZERS: dict[str, Callable[..., GradientStep]] = {
 
 
 def _lsam_effect(mode: str) -> Callable[..., GradientStep]:
-    """Paper 2's LSAM ablations (science.md §10); they live with the feature-balance analysis."""
+    """Paper 2's LSAM ablations (docs/science.md §10): ``samlab.optim.lsam_effects``."""
     def build(model: nn.Module, **cfg: Any) -> GradientStep:
-        from samlab.analysis.feature_balance import create_lsam_effect
-
         return create_lsam_effect(model, mode, **cfg)
     return build
 

@@ -1,4 +1,4 @@
-"""GSAM's surrogate-gap correction (Zhuang et al. 2022; science.md §2).
+"""GSAM's surrogate-gap correction (Zhuang et al. 2022; docs/science.md §2).
 
 Per chunk: n = g_adv/(‖g_adv‖+ε), s⊥ = s − ⟨s, n⟩n, final chunk gradient = g_adv − α·s⊥, where s is the
 ascent gradient saved before the perturbed pass (``backup``):

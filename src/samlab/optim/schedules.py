@@ -1,4 +1,4 @@
-"""ρ schedules: functions of the current learning rate (science.md §6).
+"""ρ schedules: functions of the current learning rate (docs/science.md §6).
 
 A schedule is any ``Callable[[float], float]`` taking the current LR; the wrapper calls it at every
 perturbation, so it follows whatever LR scheduler edits ``param_groups``. ``describe`` gives the config

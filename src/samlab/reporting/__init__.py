@@ -13,11 +13,11 @@ from samlab.reporting.curves import learning_curves
 from samlab.reporting.obf import obf_hyperparameters
 from samlab.reporting.report import report_html
 from samlab.reporting.robustness import robustness_heatmap, severity_lines
-from samlab.reporting.tables import best_cells, html_table, markdown_table, summary_table
+from samlab.reporting.tables import best_cells, html_table, markdown_table, metric_numbers, summary_table
 
 __all__ = [
     "accuracy_bars", "accuracy_table", "balance_trajectory", "best_cells", "gini", "html_table", "is_nothing_yet", "learning_curves",
-    "lorenz_curves", "lr_rescaling", "markdown_table", "metric_vs_accuracy", "nothing_yet", "obf_hyperparameters",
+    "lorenz_curves", "lr_rescaling", "markdown_table", "metric_numbers", "metric_vs_accuracy", "nothing_yet", "obf_hyperparameters",
     "probe_error_vs_rho", "report_html", "robustness_heatmap", "severity_lines", "split_seed", "summary_table",
     "tau_vs_m",
 ]

@@ -71,7 +71,7 @@ def accuracy_bars(table: pd.DataFrame | None) -> go.Figure:
     """
     title = "Final accuracy per optimizer"
     if not has_rows(table):
-        return nothing_yet(title, "No evaluation metrics yet: run `kedro run --pipeline training`.")
+        return nothing_yet(title, "No evaluation metrics yet: run `kedro run --pipelines training`.")
     require_columns(table, ("group", "evaluation", "accuracy"), "accuracy table")
     stats = mean_and_spread(table, ["group", "evaluation"], "accuracy")
     fig = go.Figure()

@@ -11,11 +11,12 @@ from plotly.subplots import make_subplots
 from samlab.reporting.accuracy import split_seed
 from samlab.reporting.common import TEMPLATE, colour, has_rows, mean_and_spread, nothing_yet, require_columns
 
-LORENZ_COLUMNS = ("model", "kind", "fraction", "share")
-PROBE_COLUMNS = ("model", "rho", "feature", "accuracy")
-RESCALING_COLUMNS = ("model", "feature", "factor")
+# the analysis tables as the analysis writes them (one schema per table, docs/schemas.md)
+LORENZ_COLUMNS = ("variant", "weights", "fraction", "cumulative_share")
+PROBE_COLUMNS = ("variant", "rho", "feature", "accuracy")
+RESCALING_COLUMNS = ("variant", "feature", "factor")
 TRAJECTORY_COLUMNS = ("variant", "step", "gini_real", "gini_phantom")
-_NOT_YET = "No feature-balance analysis yet: run `kedro run --pipeline analysis`."
+_NOT_YET = "No feature-balance analysis yet: run `kedro run --pipelines analysis`."
 
 
 def gini(fraction: np.ndarray, share: np.ndarray) -> float:
@@ -30,8 +31,8 @@ def lorenz_curves(table: pd.DataFrame | None) -> go.Figure:
     """Lorenz curves of the importance weights λ_i (real parameters, solid) and λ̃_i (phantom, dashed), one
     colour per model, Gini in the legend; the diagonal is perfect balance.
 
-    ``table``: ``model, kind, fraction, share``: kind ``real`` or ``phantom``; (fraction of samples, cumulative
-    share of total weight) points of the curve, weights sorted ascending.
+    ``table``: ``variant, weights, fraction, cumulative_share``: weights ``real`` or ``phantom``; (fraction of
+    samples, cumulative share of total weight) points of the curve, weights sorted ascending.
     """
     title = "Lorenz curves of importance weights (solid: real w, dashed: phantom w̃)"
     if not has_rows(table):
@@ -39,11 +40,11 @@ def lorenz_curves(table: pd.DataFrame | None) -> go.Figure:
     require_columns(table, LORENZ_COLUMNS, "Lorenz table")
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="equality", line={"color": "#aaa", "dash": "dot"}))
-    for i, (model, g) in enumerate(table.groupby("model", sort=False)):
-        for kind, k in g.groupby("kind", sort=False):
+    for i, (model, g) in enumerate(table.groupby("variant", sort=False)):
+        for kind, k in g.groupby("weights", sort=False):
             k = k.sort_values("fraction")
-            fig.add_trace(go.Scatter(x=k["fraction"], y=k["share"], mode="lines",
-                                     name=f"{model} {kind} (Gini {gini(k['fraction'], k['share']):.3f})",
+            fig.add_trace(go.Scatter(x=k["fraction"], y=k["cumulative_share"], mode="lines",
+                                     name=f"{model} {kind} (Gini {gini(k['fraction'], k['cumulative_share']):.3f})",
                                      line={"color": colour(i), "dash": "dash" if kind == "phantom" else "solid"}))
     fig.update_layout(title=title, template=TEMPLATE, height=440, xaxis={"title": "fraction of samples", "range": [0, 1]},
                       yaxis={"title": "cumulative share of weight", "range": [0, 1]})
@@ -54,12 +55,12 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
     """Linear-probe error (1 − accuracy) of each feature vs the model's rho (SGD = 0), mean ± std over the
     models at the same rho (seeds).
 
-    ``table``: ``model, rho, feature, accuracy``; feature e.g. ``easy``/``hard``.
+    ``table``: ``variant, rho, feature, accuracy``; feature e.g. ``easy``/``hard``.
     """
     title = "Probe error per feature vs rho (paper 2, Fig. 2A style)"
     if table is not None and len(table) == 0:  # the analysis ran on data without probe splits (e.g. digits)
         return nothing_yet(title, "No probe results yet: the trained models' data has no `*_only_*` probe splits "
-                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipeline study` probes "
+                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipelines study` probes "
                                   "the toy and dominoes sets.")
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
@@ -79,13 +80,13 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
 def lr_rescaling(table: pd.DataFrame | None) -> go.Figure:
     """LSAM's per-feature learning-rate rescaling factors (ṽ_j / v_j; ‖ṽ_:j‖ / ‖v_:j‖ for a multi-class head,
     ``samlab.analysis.feature_rescaling_factors``), sorted descending, one line per model;
-    1 is no rescaling. ``table``: ``model, feature, factor`` (optional ``epoch``: the last one is drawn)."""
+    1 is no rescaling. ``table``: ``variant, feature, factor`` (optional ``epoch``: the last one is drawn)."""
     title = "Learning-rate rescaling factor per feature, ‖ṽ_:j‖ / ‖v_:j‖ (sorted)"
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
     require_columns(table, RESCALING_COLUMNS, "LR rescaling table")
     fig = go.Figure()
-    for i, (model, g) in enumerate(table.groupby("model", sort=False)):
+    for i, (model, g) in enumerate(table.groupby("variant", sort=False)):
         if "epoch" in g.columns:
             g = g[g["epoch"] == g["epoch"].max()]
         g = g.sort_values("factor", ascending=False)
@@ -107,7 +108,7 @@ def balance_trajectory(table: pd.DataFrame | None) -> go.Figure:
     """
     title = "Importance-weight Gini along training: real λ vs phantom λ̃"
     if not has_rows(table):
-        return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipeline study`.")
+        return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipelines study`.")
     require_columns(table, TRAJECTORY_COLUMNS, "balance trajectory table")
     t = table.assign(group=[split_seed(str(v))[0] for v in table["variant"]],
                      delta=table["gini_phantom"] - table["gini_real"])

@@ -15,7 +15,7 @@ STUDY_COLUMNS = ("model", "accuracy", "metric", "value")
 CORRELATION_COLUMNS = ("metric", "tau", "p_value")
 TAU_VS_M_COLUMNS = ("metric", "m", "tau", "p_value")
 SIGNIFICANT = 0.05
-_NOT_YET = "No correlation study yet: run `kedro run --pipeline study`."
+_NOT_YET = "No correlation study yet: run `kedro run --pipelines study`."
 
 
 def _fmt_p(p: float) -> str:

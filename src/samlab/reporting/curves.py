@@ -22,7 +22,7 @@ def learning_curves(histories: Mapping[str, pd.DataFrame | None] | None) -> go.F
     """
     present = {name: h for name, h in (histories or {}).items() if has_rows(h)}
     if not present:
-        return nothing_yet("Learning curves", "No training history yet: run `kedro run --pipeline training`.")
+        return nothing_yet("Learning curves", "No training history yet: run `kedro run --pipelines training`.")
     for name, h in present.items():
         require_columns(h, HISTORY_COLUMNS, f"history of {name!r}")
     schedule = [c for c in ("lr", "rho") if any(c in h.columns for h in present.values())]

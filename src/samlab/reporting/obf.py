@@ -20,7 +20,7 @@ def obf_hyperparameters(table: pd.DataFrame | None) -> go.Figure:
     """
     title = "OBF hyper-parameters: accuracy vs γ and vs λ"
     if not has_rows(table):
-        return nothing_yet(title, "No OBF sweep yet: run `kedro run --pipeline study`.")
+        return nothing_yet(title, "No OBF sweep yet: run `kedro run --pipelines study`.")
     require_columns(table, OBF_COLUMNS, "OBF sweep table")
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy vs γ", "accuracy vs λ"), horizontal_spacing=0.1)
     drawn = 0

@@ -45,7 +45,7 @@ def report_html(figures: Mapping[str, go.Figure], summary: pd.DataFrame | None, 
         parts.append(html_table(summary) + "<p class=\"meta\">best value per metric in bold "
                      "(lowest for losses, ECE, errors and mCE; highest otherwise)</p>")
     else:
-        parts.append('<p class="nothing-yet">No trained model to summarise yet: run `kedro run --pipeline training`.</p>')
+        parts.append('<p class="nothing-yet">No trained model to summarise yet: run `kedro run --pipelines training`.</p>')
     parts.append("</section><section id=\"figures\"><h2>Figures</h2>")
     for key, fig in figures.items():
         reason = is_nothing_yet(fig)

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from samlab.reporting.accuracy import ROBUSTNESS_COLUMNS, is_corrupted
 from samlab.reporting.common import TEMPLATE, colour, has_rows, nothing_yet, require_columns
 
-_NOT_YET = "No robustness results yet: run `kedro run --pipeline robustness`."
+_NOT_YET = "No robustness results yet: run `kedro run --pipelines robustness`."
 
 
 def _corrupted(table: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -41,6 +41,21 @@ def summary_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame |
     return df
 
 
+def metric_numbers(summary: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """The summary table as ``{variant: {metric: value}}`` with numbers only (DVC's metrics file): strings,
+    booleans, counts (``*_n``), seeds, epochs and missing values are left out."""
+    out: dict[str, dict[str, float]] = {}
+    for _, row in summary.iterrows():
+        values = {}
+        for col, v in row.items():
+            if col in ("variant", "seed", "epochs") or str(col).endswith("_n") or isinstance(v, (bool, str)):
+                continue
+            if isinstance(v, (int, float)) and not pd.isna(v):
+                values[str(col)] = float(v)
+        out[str(row["variant"])] = values
+    return out
+
+
 def best_cells(df: pd.DataFrame) -> set[tuple[int, str]]:
     """(row position, column) of the best value of every numeric column with ≥ 2 values (ties all count);
     lower is better for losses, ECE, errors, mCE and times, higher for the rest. Booleans, seeds, epochs and

@@ -55,7 +55,7 @@ def update_curves(tables: Mapping[str, pd.DataFrame | None] | None) -> go.Figure
     present = {name: t for name, t in (tables or {}).items() if has_rows(t)}
     if not present:
         return nothing_yet("Per-update curves", "No per-update curves yet: train with a `training.logging` block "
-                                                "(DVCLive by default) — `kedro run --pipeline training`.")
+                                                "(DVCLive by default) — `kedro run --pipelines training`.")
     for name, t in present.items():
         require_columns(t, ("update", "train_loss"), f"update table of {name!r}")
     panels = [(title, col) for title, col in PANELS.items()

@@ -1,6 +1,6 @@
 """Several processes with PyTorch DDP, launched by ``torchrun`` (torch elastic), never by samlab itself.
 
-``torchrun --nproc-per-node N -m kedro run --pipeline training`` (or any script calling ``train``) starts N
+``torchrun --nproc-per-node N -m kedro run --pipelines training`` (or any script calling ``train``) starts N
 processes with ``RANK``/``LOCAL_RANK``/``WORLD_SIZE``/``MASTER_ADDR``/``MASTER_PORT`` in the environment;
 ``init_from_env`` joins the process group from those (gloo on CPU, nccl on GPU). What each piece does:
 - the model is wrapped in ``DistributedDataParallel`` (broadcasts rank 0's initial weights and buffers);

@@ -26,10 +26,9 @@ import torch
 from timm.scheduler import create_scheduler_v2
 from tqdm.auto import tqdm
 
-from samlab.config.problems import raise_unknown_keys
-from samlab.config.validate import check_train_inputs
 from samlab.data.loader import make_loader
 from samlab.data.prepared import PreparedData
+from samlab.device import resolve_device
 from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model, load_backbone
 from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
@@ -107,6 +106,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, cfg: dict[str, Any]) -> TrainConfig:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        from samlab.config.problems import raise_unknown_keys  # lazy: the one upward edge (docs/architecture.md)
+
         raise_unknown_keys("training", cfg, known)  # a typo (`epoch: 1`) must not train the default epochs
         return cls(**cfg)
 
@@ -119,12 +120,6 @@ class TrainResult:
     checkpoint: dict[str, Any]  # {"model_config", "state_dict", ...}: loads with weights_only=True
     history: list[dict[str, float]]
     updates: list[dict[str, float]] = field(default_factory=list)  # one row every logging.every_n_updates
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str, Any]:
@@ -198,6 +193,8 @@ def train(
     ``init_from``, if given, is a pre-trained model checkpoint (``{"model_config", "state_dict"}``) whose weights
     start the run, all but the classifier, which stays freshly initialised (fine-tuning, ``samlab.evaluate.transfer``).
     """
+    from samlab.config.validate import check_train_inputs  # lazy: the one upward edge (docs/architecture.md)
+
     check_train_inputs(model_cfg, optimizer_cfg, train_cfg.as_dict() if isinstance(train_cfg, TrainConfig) else train_cfg, name)
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)

@@ -35,14 +35,11 @@ def analyse_model(prepared: PreparedData, checkpoint: dict, analysis_params: dic
 
 
 def collect_analysis(**parts: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One table per kind over all variants, in the reporting pipeline's schemas:
-    ``analysis_summary`` (one row per model), ``balance_lorenz`` (``model, kind, fraction, share``),
-    ``probe_accuracy`` (``model, rho, feature, accuracy, error, …``), ``lr_rescaling_factors``
-    (``model, feature, factor, v_norm, v_tilde_norm``)."""
+    """One table per kind over all variants, each the concatenation of the per-variant tables (same columns,
+    docs/schemas.md): ``analysis_summary`` (one row per variant), ``balance_lorenz``, ``probe_accuracy``,
+    ``lr_rescaling_factors``."""
     metrics = [v for k, v in parts.items() if k.endswith("__metrics")]
     lorenz = pd.concat([v for k, v in parts.items() if k.endswith("__lorenz")], ignore_index=True)
     probes = pd.concat([v for k, v in parts.items() if k.endswith("__probes")], ignore_index=True)
-    lorenz = lorenz.rename(columns={"variant": "model", "weights": "kind", "cumulative_share": "share"})
     rescaling = pd.concat([v for k, v in parts.items() if k.endswith("__rescaling")], ignore_index=True)
-    return (pd.DataFrame(metrics), lorenz, probes.rename(columns={"variant": "model"}),
-            rescaling.rename(columns={"variant": "model"}))
+    return pd.DataFrame(metrics), lorenz, probes, rescaling

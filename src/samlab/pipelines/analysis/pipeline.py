@@ -5,7 +5,7 @@
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.analysis.nodes import analyse_model, collect_analysis
-from samlab.pipelines.variants import bind_variant, training_variants
+from samlab.pipelines.variants import bind_variant
 
 
 def variant_pipeline(name: str) -> Pipeline:
@@ -17,13 +17,12 @@ def variant_pipeline(name: str) -> Pipeline:
                     parameters={"params:analysis": "params:analysis", "params:training": "params:training"})
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    names = training_variants()
+def create_pipeline(variants: list[str]) -> Pipeline:
     inputs = {}
-    for n in names:
+    for n in variants:
         inputs.update({f"{n}__metrics": f"{n}.analysis", f"{n}__lorenz": f"{n}.lorenz", f"{n}__probes": f"{n}.probes",
                        f"{n}__rescaling": f"{n}.lr_rescaling"})
     collect = node(collect_analysis, inputs=inputs,
                    outputs=["analysis_summary", "balance_lorenz", "probe_accuracy", "lr_rescaling_factors"],
-                   name="collect_analysis", tags=["analysis"])
-    return sum((variant_pipeline(n) for n in names), Pipeline([])) + Pipeline([collect])
+                   name="collect_analysis", tags=["analysis", "summary"])
+    return sum((variant_pipeline(n) for n in variants), Pipeline([])) + Pipeline([collect])

@@ -30,8 +30,13 @@ def summarise(**inputs: Any) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     if len(summary):
         markdown = "# samlab summary\n\n" + rp.markdown_table(summary, bold_best=True)
     else:
-        markdown = "# samlab summary\n\nNo trained model yet: run `kedro run --pipeline training`.\n"
+        markdown = "# samlab summary\n\nNo trained model yet: run `kedro run --pipelines training`.\n"
     return summary, markdown, rp.accuracy_table(metrics, tables["robustness"], tables["transfer"])
+
+
+def dvc_metrics(summary: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Numbers only, one object per variant: what ``dvc metrics show`` lists."""
+    return rp.metric_numbers(summary)
 
 
 def plot_accuracy_bars(accuracy: pd.DataFrame) -> go.Figure:
@@ -70,9 +75,6 @@ def plot_obf(obf_sweep: pd.DataFrame | None) -> go.Figure:
     return rp.obf_hyperparameters(obf_sweep)
 
 
-def build_report(summary: pd.DataFrame, parameters: dict, order: list[str], absent: dict[str, tuple[str, str]],
-                 **figures: go.Figure) -> str:
-    """The HTML report: ``figures`` in ``order``; ``absent`` (figure → (title, reason)) are figures no pipeline
-    can feed yet, reported as such."""
-    shown = {key: figures[key] if key in figures else rp.nothing_yet(*absent[key]) for key in order}
-    return rp.report_html(shown, summary, parameters)
+def build_report(summary: pd.DataFrame, parameters: dict, order: list[str], **figures: go.Figure) -> str:
+    """The HTML report: ``figures`` in ``order``."""
+    return rp.report_html({key: figures[key] for key in order}, summary, parameters)

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from samlab.data import PreparedData
+from samlab.device import resolve_device
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.probes import cross_validated_probe, extract_features
 from samlab.evaluate.robustness import (
@@ -18,7 +19,6 @@ from samlab.evaluate.robustness import (
     parse_set_key,
 )
 from samlab.evaluate.test_sets import build_robustness_sets
-from samlab.evaluate.transfer import _device
 from samlab.models import model_from_checkpoint
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def build_test_sets(prepared: PreparedData, params: dict[str, Any]) -> PreparedD
         image_folders=params.get("image_folders") or {},
         chunk_size=int(params.get("chunk_size", 256)),
         progress=bool(params.get("progress", False)),
-        threads=params.get("corruption_threads", 1),
+        threads=params.get("corruption_threads"),
         eval_sets=params.get("eval_sets") or {},
     )
 
@@ -50,7 +50,7 @@ def evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str, 
 
 def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str) -> pd.DataFrame:
     model = model_from_checkpoint(checkpoint)
-    device = _device(params.get("device", "auto"))
+    device = resolve_device(params.get("device", "auto"))
     batch = int(params.get("eval_batch_size", 512))
     table = evaluate_sets(model, test_sets.splits, test_sets.normalise, batch, device,
                           json.loads(test_sets.extra.get("class_subsets", "{}")), progress=params.get("progress"),

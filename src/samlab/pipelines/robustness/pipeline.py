@@ -8,7 +8,7 @@ suite generation per variant (seconds on the embedded default).
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.robustness.nodes import build_test_sets, evaluate_model, summarise
-from samlab.pipelines.variants import bind_variant, training_variants
+from samlab.pipelines.variants import bind_variant
 
 
 def variant_pipeline(name: str) -> Pipeline:
@@ -22,10 +22,9 @@ def variant_pipeline(name: str) -> Pipeline:
                     parameters={"params:robustness": "params:robustness"})
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    names = training_variants()
+def create_pipeline(variants: list[str]) -> Pipeline:
     summary = Pipeline([
-        node(summarise, inputs=["params:robustness", *[f"{n}.robustness" for n in names]],
-             outputs=["robustness_accuracy", "robustness_ce", "robustness_mce"], name="summarise_robustness", tags=["robustness"]),
+        node(summarise, inputs=["params:robustness", *[f"{n}.robustness" for n in variants]],
+             outputs=["robustness_accuracy", "robustness_ce", "robustness_mce"], name="summarise_robustness", tags=["robustness", "summary"]),
     ])
-    return summary + sum((variant_pipeline(n) for n in names), Pipeline([]))
+    return summary + sum((variant_pipeline(n) for n in variants), Pipeline([]))

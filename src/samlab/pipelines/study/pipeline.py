@@ -32,7 +32,9 @@ from samlab.pipelines.study.nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(parameters: dict | None = None) -> Pipeline:
+    """The fixed study graph; ``parameters`` (the registry passes them to every pipeline) are not needed: the
+    populations are built from ``params:*`` inside the nodes."""
     return Pipeline([
         node(run_tau_study, inputs=["params:study", "params:study_runner"],
              outputs=["tau_member_rows", "tau_member_tables", "tau_checkpoints"], name="run_tau_study", tags=["tau"]),

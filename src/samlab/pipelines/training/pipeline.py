@@ -1,4 +1,4 @@
-"""``training``: for every variant block in the parameters, ``{ns}.train_model → {ns}.evaluate_model``.
+"""``training``: for every training variant ``{ns}``, ``{ns}.train_model → {ns}.evaluate_model``.
 
 ``{ns}.checkpoints`` (an input) is the namespace's resumable-checkpoint folder, handed to the loop as a
 store; ``{ns}.model`` is the final weights.
@@ -7,7 +7,7 @@ store; ``{ns}.model`` is the final weights.
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.training.nodes import evaluate_model, train_model
-from samlab.pipelines.variants import bind_variant, training_variants, variant_parameter
+from samlab.pipelines.variants import bind_variant
 
 
 def variant_pipeline(name: str) -> Pipeline:
@@ -34,9 +34,9 @@ def variant_pipeline(name: str) -> Pipeline:
         namespace=name,
         inputs={"prepared_data"},
         parameters={"params:model": "params:model", "params:training": "params:training",
-                    "params:variant": variant_parameter(name)},
+                    "params:variant": f"params:variants.{name}"},
     )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    return sum((variant_pipeline(name) for name in training_variants()), Pipeline([]))
+def create_pipeline(variants: list[str]) -> Pipeline:
+    return sum((variant_pipeline(name) for name in variants), Pipeline([]))

@@ -6,7 +6,7 @@ The target is built inside each namespace (in memory) so ``kedro run --namespace
 from kedro.pipeline import Pipeline, node
 
 from samlab.pipelines.transfer.nodes import build_target, collect, transfer_model
-from samlab.pipelines.variants import bind_variant, training_variants
+from samlab.pipelines.variants import bind_variant
 
 
 def variant_pipeline(name: str) -> Pipeline:
@@ -20,10 +20,9 @@ def variant_pipeline(name: str) -> Pipeline:
                     parameters={"params:transfer": "params:transfer"})
 
 
-def create_pipeline(**kwargs) -> Pipeline:
-    names = training_variants()
+def create_pipeline(variants: list[str]) -> Pipeline:
     summary = Pipeline([
-        node(collect, inputs=[f"{n}.transfer" for n in names], outputs="transfer_accuracy",
-             name="collect_transfer", tags=["transfer"]),
+        node(collect, inputs=[f"{n}.transfer" for n in variants], outputs="transfer_accuracy",
+             name="collect_transfer", tags=["transfer", "summary"]),
     ])
-    return summary + sum((variant_pipeline(n) for n in names), Pipeline([]))
+    return summary + sum((variant_pipeline(n) for n in variants), Pipeline([]))
