@@ -244,8 +244,8 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     run(clone, "dvc", "pull")
     files = outputs(root)
     # prepared data; per variant: training 5 (2 DVCLive), robustness 1, transfer 1, analysis 4; their summary
-    # tables 3 + 1 + 4; reporting 16
-    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(variants(root)) + (3 + 1 + 4) + 16
+    # tables 3 + 1 + 4; reporting 17
+    assert len(files) == 1 + (5 + 1 + 1 + 4) * len(variants(root)) + (3 + 1 + 4) + 17
     for src in files:
         for f in sorted(src.rglob("*")) if src.is_dir() else [src]:  # DVCLive's plots are a folder of TSVs
             dst = clone / f.relative_to(root)

@@ -15,9 +15,10 @@ from tests.conftest import REPO
 
 def test_the_graph_is_the_declared_list_whatever_has_run():
     p = create_pipeline(["sgd", "sam"])
-    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "summarise_metrics", "dvc_metrics",
+    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "plot_update_curves", "summarise_metrics", "dvc_metrics",
                                            "plot_accuracy_bars", "build_report", *(f.name for f in FIGURE_NODES)}
     assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters",
+                          "sgd.update_curves_files", "sam.update_curves_files",
                           *(ds for ds, _ in TABLES.values())}
     assert all("reporting" in nd.tags for nd in p.nodes)
     by_name = {nd.name: nd for nd in p.nodes}
@@ -66,5 +67,6 @@ def test_reporting_alone_on_an_empty_project_says_what_to_run(project):
     assert "No training history yet: run `kedro run --pipelines training`." in report
     assert "No trained model to summarise yet" in report
     assert "No robustness results yet: run `kedro run --pipelines robustness`." in report  # declared, not run
-    assert "0 of 11 figures have data" in report
+    assert "0 of 12 figures have data" in report
+    assert "No per-update curves yet" in report
     assert "No trained model yet" in (project / "data" / "08_reporting" / "summary.md").read_text()

@@ -39,11 +39,13 @@ def _check_rendered(path, screenshot):
 def test_default_report_has_summary_curves_and_says_what_is_missing(default_run):
     out = default_run / "data" / "08_reporting"
     html = (out / "report.html").read_text()
-    assert html.count("<script") == 1 + 6 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
-    assert "6 of 11 figures have data" in html and "No OBF sweep yet" in html  # + robustness (2), Lorenz, LR scaling
+    assert html.count("<script") == 1 + 7 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
+    assert "7 of 12 figures have data" in html and "No OBF sweep yet" in html  # + update curves, robustness (2), Lorenz, LR scaling
     assert re.search(r"<td>sam</td><td>sam</td>", html) and "name: samlab_cnn" in html  # summary + config
     fig = pio.from_json((out / "learning_curves.json").read_text())
     assert {"sgd val", "sam val", "sam rho"} <= {t.name for t in fig.data}
+    updates = pio.from_json((out / "figures" / "update_curves.json").read_text())  # DVCLive's per-update files
+    assert {"sgd", "sam"} <= {t.legendgroup or t.name for t in updates.data}, [t.name for t in updates.data]
     summary = pd.read_csv(out / "summary.csv")
     best = summary["test_accuracy"].idxmax()
     md = (out / "summary.md").read_text()
@@ -55,7 +57,7 @@ def test_default_report_has_summary_curves_and_says_what_is_missing(default_run)
 @pytest.mark.slow
 def test_full_report_draws_every_declared_table(full_report):
     html = (full_report / "data" / "08_reporting" / "report.html").read_text()
-    assert "10 of 11 figures have data" in html
+    assert "11 of 12 figures have data" in html
     assert f"{MISSING_TABLE}" not in html or "No OBF sweep yet" in html  # declared, no file: it says so
     assert "No OBF sweep yet: run `kedro run --pipelines study`." in html
     summary = pd.read_csv(full_report / "data" / "08_reporting" / "summary.csv")

@@ -21,6 +21,17 @@ def plot_learning_curves(**histories: pd.DataFrame | None) -> go.Figure:
     return rp.learning_curves(histories)
 
 
+HISTORY_PREFIX = "history__"
+
+
+def plot_update_curves(**inputs: Any) -> go.Figure:
+    """Per-update curves from each variant's DVCLive files (``<variant>``: its partitions, or None before any
+    training); the ``history__<variant>`` inputs only order this node after that variant's training."""
+    from samlab.reporting.updates import dvclive_table, update_curves
+
+    return update_curves({v: dvclive_table(parts) for v, parts in inputs.items() if not v.startswith(HISTORY_PREFIX)})
+
+
 def summarise(**inputs: Any) -> tuple[pd.DataFrame, str, pd.DataFrame]:
     """``metrics__<variant>`` metrics dicts, and optionally ``robustness``, ``mce``, ``transfer`` tables →
     summary table, its markdown (best bolded) and the tidy accuracy table the bar chart draws."""

@@ -52,7 +52,7 @@ FIGURE_NODES = (
     FigureNode("plot_balance_trajectory", n.plot_balance_trajectory, ("balance_trajectory",), ("balance_trajectory",)),
     FigureNode("plot_obf", n.plot_obf, ("obf_hyperparameters",), ("obf_sweep",)),
 )
-REPORT_ORDER = ["learning_curves", "accuracy_bars", *(o for f in FIGURE_NODES for o in f.outputs)]
+REPORT_ORDER = ["learning_curves", "update_curves", "accuracy_bars", *(o for f in FIGURE_NODES for o in f.outputs)]
 
 
 def _bind(func, **kwargs):
@@ -65,6 +65,11 @@ def create_pipeline(variants: list[str]) -> Pipeline:
     nodes = [
         node(n.plot_learning_curves, inputs={v: f"{v}.history" for v in variants}, outputs="learning_curves",
              name="plot_learning_curves", tags=[*tag, "figure"]),
+        # DVCLive writes its files from inside the training loop: each variant's history orders this node after
+        # that variant's training (the figure reads the files, the history only sequences it)
+        node(n.plot_update_curves, inputs={**{f"{n.HISTORY_PREFIX}{v}": f"{v}.history" for v in variants},
+                                           **{v: f"{v}.update_curves_files" for v in variants}},
+             outputs="update_curves", name="plot_update_curves", tags=[*tag, "figure"]),
         node(n.summarise, inputs={**metrics, **{k: TABLES[k][0] for k in ("robustness", "mce", "transfer")}},
              outputs=["summary_table", "summary_markdown", "accuracy_table"], name="summarise_metrics",
              tags=[*tag, "table"]),
