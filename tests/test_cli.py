@@ -34,7 +34,8 @@ def test_recipes_lists_environments_and_their_variants(inside, capsys):
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
     assert "local: data digits, model resnet10t" in out and "variants: sgd (sgd), sam (sam)" in out
-    assert "gsam_obf (gsam_obf)" in out and "kedro run --env variants" in out
+    assert "gsam_obf (gsam_obf)" in out and "KEDRO_ENV=variants kedro run" in out
+    assert "kedro run --env study_cifar10" in out  # same variant list as the base: --env works
 
 
 def test_outside_the_project_is_a_clear_error(tmp_path, monkeypatch, capsys):

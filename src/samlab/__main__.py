@@ -117,12 +117,16 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     from samlab.config import variant_blocks
 
     root = project_root()
+    base = list(variant_blocks(load_parameters(root, None)))
     for env in environments(root):
         params = load_parameters(root, env)
         data, model, training = params.get("data", {}), params.get("model", {}), params.get("training", {})
-        names = ", ".join(f"{k} ({v['optimizer'].get('name')})" for k, v in variant_blocks(params).items())
+        blocks = variant_blocks(params)
+        names = ", ".join(f"{k} ({v['optimizer'].get('name')})" for k, v in blocks.items())
+        # an environment with its own variant list is chosen with KEDRO_ENV (docs/architecture.md)
+        command = f"kedro run --env {env}" if list(blocks) == base else f"KEDRO_ENV={env} kedro run"
         print(f"{env}: data {data.get('name')}, model {model.get('name')}, {training.get('epochs')} epochs, "
-              f"batch {training.get('batch_size')}\n    variants: {names}\n    kedro run --env {env}")
+              f"batch {training.get('batch_size')}\n    variants: {names}\n    {command}")
     return 0
 
 
