@@ -79,9 +79,10 @@ def test_an_env_with_another_variant_list_is_refused_before_any_node(monkeypatch
         VariantListCheck().after_context_created(context)
     monkeypatch.setenv("KEDRO_ENV", "variants")
     VariantListCheck().after_context_created(context)  # the same list: nothing to say
-    recipe = OmegaConfigLoader(conf_source=str(REPO / "conf"), base_env="base", default_run_env="local", env="cifar10")
+    recipe = OmegaConfigLoader(conf_source=str(REPO / "conf"), base_env="base", default_run_env="local",
+                               env="study_cifar10")
     monkeypatch.delenv("KEDRO_ENV")
-    VariantListCheck().after_context_created(SimpleNamespace(config_loader=recipe, env="cifar10"))  # same names
+    VariantListCheck().after_context_created(SimpleNamespace(config_loader=recipe, env="study_cifar10"))  # same names
 
 
 def test_checkpoints_dataset_hands_out_a_store_and_refuses_saves(tmp_path):
