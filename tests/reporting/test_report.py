@@ -70,14 +70,14 @@ def test_full_report_draws_every_declared_table(full_report):
 def test_default_report_renders_in_chromium(default_run, tmp_path):
     require_browser()
     facts = _check_rendered(default_run / "data" / "08_reporting" / "report.html", tmp_path / "default.png")
-    assert len(facts["figs"]) == 6 and facts["nothingYet"] == 5 and facts["bold"] >= 2
+    assert len(facts["figs"]) == 7 and facts["nothingYet"] == 5 and facts["bold"] >= 2
 
 
 @pytest.mark.slow
 def test_full_report_renders_in_chromium(full_report, tmp_path):
     require_browser()
     facts = _check_rendered(full_report / "data" / "08_reporting" / "report.html", tmp_path / "full.png")
-    assert len(facts["figs"]) == 10 and facts["nothingYet"] == 1
+    assert len(facts["figs"]) == 11 and facts["nothingYet"] == 1
 
 
 def test_without_chromium_browser_tests_skip_with_the_reason(monkeypatch):

@@ -32,6 +32,9 @@ class OptionalDataset(AbstractDataset[Any, Any]):
         return self._dataset
 
     def load(self) -> Any:
+        # release first: a dataset that caches what it found (PartitionedDataset's file list, taken when the hook
+        # asked before the run) must look again, since the run may have written the data since
+        self._dataset.release()
         if not self._dataset.exists():
             log.info("%s has no data yet: loading None", self._dataset)
             return None
