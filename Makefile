@@ -24,8 +24,9 @@ test: install browser  ## install, then run the whole test suite (slow end-to-en
 test-fast: install  ## the tests not marked slow (no end-to-end kedro/dvc runs): minutes, for the edit loop
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: install  ## ruff over the tree (rules in pyproject.toml [tool.ruff])
+lint: install  ## ruff over the tree: lint rules and formatting (pyproject.toml [tool.ruff])
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Headless Chromium for the tests that render the report and kedro-viz (driven by playwright, without its
 # browser download). Installed with apt-get when missing and we are root; otherwise those tests skip and say why.

@@ -40,7 +40,7 @@ def natural_crops(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     for k in range(n):
         p = photos[k % len(photos)]
         i, j = rng.integers(0, p.shape[1] - size), rng.integers(0, p.shape[2] - size)
-        out.append(p[:, i: i + size, j: j + size])
+        out.append(p[:, i : i + size, j : j + size])
     return torch.stack(out).round().clamp(0, 255).to(torch.uint8)
 
 
@@ -95,8 +95,10 @@ def main() -> None:
     images = natural_crops(args.n)
     ref_images = images[: args.n_reference].permute(0, 2, 3, 1).numpy().copy()
     names = available_corruptions()
-    print(f"{args.n} (samlab) / {args.n_reference} (imagecorruptions) images 32×32×3, severities 1-5, "
-          f"torch {torch.__version__} with {torch.get_num_threads()} threads")
+    print(
+        f"{args.n} (samlab) / {args.n_reference} (imagecorruptions) images 32×32×3, severities 1-5, "
+        f"torch {torch.__version__} with {torch.get_num_threads()} threads"
+    )
     ours = time_ours(images, names, args.chunk_size)
     ref, failed = time_reference(ic, ref_images, names)
     common = [n for n in names if n in ref]
@@ -110,8 +112,10 @@ def main() -> None:
             print(f"{name:18s} {a:13.0f} {'fails: ' + failed[name]:>17s}")
     suite_ours = args.n / sum(ours[n] for n in common)
     suite_ref = args.n_reference / sum(ref[n] for n in common)
-    print(f"\nwhole suite on the {len(common)} common corruptions × 5 severities: samlab {suite_ours:.1f} images/s, "
-          f"imagecorruptions {suite_ref:.1f} images/s, ratio {suite_ours / suite_ref:.1f}×")
+    print(
+        f"\nwhole suite on the {len(common)} common corruptions × 5 severities: samlab {suite_ours:.1f} images/s, "
+        f"imagecorruptions {suite_ref:.1f} images/s, ratio {suite_ours / suite_ref:.1f}×"
+    )
     print(f"samlab's full suite ({len(names)} corruptions × 5 severities): {args.n / sum(ours.values()):.1f} images/s")
 
 

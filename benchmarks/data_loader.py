@@ -27,10 +27,14 @@ from samlab.data import CropFlip, PreparedData, TensorLoader, channel_stats
 class PerSample(Dataset):
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean, std):
         self.images, self.labels = images, labels
-        self.transform = v2.Compose([
-            v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),
-            v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std),
-        ])
+        self.transform = v2.Compose(
+            [
+                v2.RandomCrop(32, padding=4),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(mean, std),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -58,9 +62,13 @@ def main() -> None:
     ap.add_argument("--batches", type=int, default=200)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch intra-op threads for both loaders (default: torch's; use 1 on a shared, busy CPU "
-                         "where OpenMP threads spin against other processes)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads for both loaders (default: torch's; use 1 on a shared, busy CPU "
+        "where OpenMP threads spin against other processes)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,15 +79,31 @@ def main() -> None:
     mean, std = channel_stats(images[:5000])
     data = PreparedData("bench", {"train": (images, labels)}, mean, std, [str(i) for i in range(10)])
 
-    resident = TensorLoader(images, labels, args.batch_size, data.normalise, shuffle=True, drop_last=True,
-                            device=device, augment=CropFlip(4, 0.5))
-    per_sample = DataLoader(PerSample(images, labels, list(mean), list(std)), batch_size=args.batch_size,
-                            shuffle=True, drop_last=True, num_workers=args.workers,
-                            persistent_workers=args.workers > 0, pin_memory=device.type == "cuda")
+    resident = TensorLoader(
+        images,
+        labels,
+        args.batch_size,
+        data.normalise,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        augment=CropFlip(4, 0.5),
+    )
+    per_sample = DataLoader(
+        PerSample(images, labels, list(mean), list(std)),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.workers,
+        persistent_workers=args.workers > 0,
+        pin_memory=device.type == "cuda",
+    )
     fast = batches_per_second(resident, args.batches, device)
     slow = batches_per_second(per_sample, max(args.batches // 4, 10), device)
-    print(f"CIFAR-sized {args.n}×3×32×32 uint8, batch {args.batch_size}, crop(pad 4)+flip+normalise, "
-          f"device {device}, torch threads {torch.get_num_threads()}")
+    print(
+        f"CIFAR-sized {args.n}×3×32×32 uint8, batch {args.batch_size}, crop(pad 4)+flip+normalise, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
+    )
     print(f"device-resident TensorLoader : {fast:10.1f} batches/s")
     print(f"per-sample DataLoader ({args.workers} workers): {slow:10.1f} batches/s")
     print(f"ratio: {fast / slow:.1f}x")

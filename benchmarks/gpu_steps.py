@@ -75,7 +75,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def make_step(name: str, setting: dict, device: torch.device, batch: int) -> tuple[Callable[[], None], nn.Module, object]:
+def make_step(
+    name: str, setting: dict, device: torch.device, batch: int
+) -> tuple[Callable[[], None], nn.Module, object]:
     torch.manual_seed(0)
     model = timm.create_model("resnet18", num_classes=10).to(device)
     if setting["channels_last"]:
@@ -142,8 +144,16 @@ def cifar_epoch(device: torch.device, n_images: int, batch: int, m: int) -> None
     labels = torch.randint(0, 10, (n_images,), generator=g)
     mean = torch.tensor([0.4914, 0.4822, 0.4465], device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor([0.2470, 0.2435, 0.2616], device=device).view(1, 3, 1, 1) * 255
-    loader = TensorLoader(images, labels, batch, lambda x: (x.float() - mean) / std, shuffle=True, drop_last=True,
-                          device=device, augment=create_augment({"crop_padding": 4, "hflip": 0.5}))
+    loader = TensorLoader(
+        images,
+        labels,
+        batch,
+        lambda x: (x.float() - mean) / std,
+        shuffle=True,
+        drop_last=True,
+        device=device,
+        augment=create_augment({"crop_padding": 4, "hflip": 0.5}),
+    )
     torch.manual_seed(0)
     model = timm.create_model("resnet18", num_classes=10).to(device)
     opt = create_optimizer("sam", model, lr=0.1, momentum=0.9, rho=0.05, perturbation_batch_size=m)

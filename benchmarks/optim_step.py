@@ -61,8 +61,16 @@ class LoopSAM:
 
     @torch.no_grad()
     def first_step(self) -> None:
-        norm = torch.norm(torch.stack([((torch.abs(p) if self.adaptive else 1.0) * p.grad).norm(p=2)
-                                       for p in self.params if p.grad is not None]), p=2)
+        norm = torch.norm(
+            torch.stack(
+                [
+                    ((torch.abs(p) if self.adaptive else 1.0) * p.grad).norm(p=2)
+                    for p in self.params
+                    if p.grad is not None
+                ]
+            ),
+            p=2,
+        )
         scale = self.rho / (norm + 1e-12)
         for p in self.params:
             if p.grad is None:
@@ -114,16 +122,23 @@ def build(impl: str, model: nn.Module) -> tuple[Callable[[Tensor, Tensor], None]
             opt.zero_grad(set_to_none=True)
             ce(model(x), y).backward()
             opt.step()
+
         return fn, opt
     if impl.startswith("samlab"):
         name = impl.split()[1]
-        cfg = {"sam": {"rho": RHO}, "asam": {"rho": ASAM_RHO, "adaptive": "both"},
-               "gsam": {"rho": RHO, "alpha": ALPHA}, "obf": {"rho": RHO}, "sgd": {}}[name]
+        cfg = {
+            "sam": {"rho": RHO},
+            "asam": {"rho": ASAM_RHO, "adaptive": "both"},
+            "gsam": {"rho": RHO, "alpha": ALPHA},
+            "obf": {"rho": RHO},
+            "sgd": {},
+        }[name]
         opt = create_optimizer(name, model, **sgd, **cfg)
 
         def fn(x, y):
             opt.forward_backward(model, x, y, ce)
             opt.step()
+
         return fn, opt
     if impl.startswith("loop"):
         opt = LoopSAM(params, ASAM_RHO if "asam" in impl else RHO, adaptive="asam" in impl, **sgd)
@@ -131,14 +146,18 @@ def build(impl: str, model: nn.Module) -> tuple[Callable[[Tensor, Tensor], None]
     if impl in ("pytorch_optimizer sam", "pytorch_optimizer asam"):
         adaptive = impl.endswith("asam")
         opt = POSAM(params, torch.optim.SGD, rho=ASAM_RHO if adaptive else RHO, adaptive=adaptive, **sgd)
-        return (lambda x, y: two_pass(model, x, y, lambda: opt.first_step(zero_grad=True),
-                                      lambda: opt.second_step(zero_grad=True))), opt
+        return (
+            lambda x, y: two_pass(
+                model, x, y, lambda: opt.first_step(zero_grad=True), lambda: opt.second_step(zero_grad=True)
+            )
+        ), opt
     if impl == "pytorch_optimizer gsam":
         opt = POGSAM(params, torch.optim.SGD(params, **sgd), model, ConstantRho(RHO), alpha=ALPHA)
 
         def fn(x, y):
             opt.set_closure(ce, x, y)
             opt.step()
+
         return fn, opt
     raise ValueError(impl)
 
@@ -158,8 +177,9 @@ def resnet18() -> nn.Module:
 
 def small_vit() -> nn.Module:
     """A small ViT for 32 px: patch 8 (16 tokens), width 128, depth 6 (1.2 M parameters)."""
-    return timm.create_model("vit_tiny_patch16_224", num_classes=10, img_size=32, patch_size=8, embed_dim=128,
-                             depth=6, num_heads=4)
+    return timm.create_model(
+        "vit_tiny_patch16_224", num_classes=10, img_size=32, patch_size=8, embed_dim=128, depth=6, num_heads=4
+    )
 
 
 MODELS = {"resnet18 (32 px)": resnet18, "small ViT (32 px, patch 8)": small_vit}
@@ -200,7 +220,9 @@ def check_equal(device) -> None:
                 bound = 1e-5 if impl.startswith("pytorch_optimizer") else 1e-10  # its norms are float32
                 print(f"| {label} | {family} | {impl} | {err:.1e} | {bound:.0e} |")
                 if not err < bound:
-                    raise SystemExit(f"{impl} does not compute samlab's {family} step ({err:.2e}): timings would compare different maths")
+                    raise SystemExit(
+                        f"{impl} does not compute samlab's {family} step ({err:.2e}): timings would compare different maths"
+                    )
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -237,7 +259,7 @@ def full_steps(label: str, make, batch: int, rounds: int, device, results: dict)
     for impl, m in zip(TIMED, models):
         m.train()
         fn, _ = build(impl, m)
-        fns[impl] = (lambda fn=fn: fn(x, y))
+        fns[impl] = lambda fn=fn: fn(x, y)
     t = interleaved(fns, rounds, device)
     med = {k: statistics.median(v) for k, v in t.items()}
     n = sum(p.numel() for p in models[0].parameters())
@@ -273,8 +295,10 @@ def dot_loss(z: Tensor, y: Tensor) -> Tensor:  # noqa: ARG001 - the labels are n
 
 def bookkeeping(rounds: int, device, results: dict) -> None:
     with torch.device("meta"):
-        lists = {"ViT-S/16 parameter list": [p.shape for p in timm.create_model("vit_small_patch16_224").parameters()],
-                 "resnet18 parameter list": [p.shape for p in resnet18().parameters()]}
+        lists = {
+            "ViT-S/16 parameter list": [p.shape for p in timm.create_model("vit_small_patch16_224").parameters()],
+            "resnet18 parameter list": [p.shape for p in resnet18().parameters()],
+        }
     global ce
     for label, shapes in lists.items():
         n = sum(s.numel() for s in shapes)
@@ -287,6 +311,7 @@ def bookkeeping(rounds: int, device, results: dict) -> None:
             for impl in impls:
                 m = DotModel(shapes, device)
                 if impl == "bare passes":  # two forward-backward passes, gradients released before each
+
                     def fn(m=m, x=x, y=y):
                         for _ in range(2):
                             m.zero_grad(set_to_none=True)
@@ -297,15 +322,20 @@ def bookkeeping(rounds: int, device, results: dict) -> None:
 
                     def fn(step=step, x=x, y=y):
                         return step(x, y)
+
                 fns[impl] = fn
             t = interleaved(fns, rounds, device, steps=3)
         finally:
             ce = saved_ce
         med = {k: statistics.median(v) for k, v in t.items()}
         bare = med["bare passes"]
-        print(f"\n### Bookkeeping on a {label} ({len(shapes)} tensors, {n / 1e6:.1f} M parameters), threads {torch.get_num_threads()}")
-        print(f"bare passes (2 forward-backward of the Σ⟨w, c⟩ loss): {fmt(t['bare passes'])} ms, subtracted below "
-              "(torch sgd: one pass subtracted)")
+        print(
+            f"\n### Bookkeeping on a {label} ({len(shapes)} tensors, {n / 1e6:.1f} M parameters), threads {torch.get_num_threads()}"
+        )
+        print(
+            f"bare passes (2 forward-backward of the Σ⟨w, c⟩ loss): {fmt(t['bare passes'])} ms, subtracted below "
+            "(torch sgd: one pass subtracted)"
+        )
         print("| implementation | bookkeeping ms, median | step ms, median (min–max) | peer ÷ samlab (bookkeeping) |")
         print("|---|---:|---:|---:|")
         book = {}
@@ -340,12 +370,14 @@ def held_between_passes(impl: str, make, device) -> float:
             add(v for k, v in s.items() if k != "momentum_buffer")
 
     if impl.startswith("samlab"):
+
         def hook(o, *_):
             b = o.buffers
             add(b.backup)
             add(b.saved or [])
             add(b.gsam or [])
             add(o._init or [])
+
         opt.register_perturbation_hook(hook)
         opt.forward_backward(model, x, y, ce)
         opt.step()
@@ -374,8 +406,10 @@ def memory(device) -> None:
         if impl.startswith("samlab"):
             own = str(build(impl, resnet18().to(device))[1].extra_buffers())
         print(f"| {impl} | {held:.2f} | {own} |")
-    print("(samlab gsam keeps autograd's ascent-gradient tensors as GSAM's saved g: counted; "
-          "pytorch_optimizer gsam holds old_g and e_w; every peer also allocates e = c·g transiently.)")
+    print(
+        "(samlab gsam keeps autograd's ascent-gradient tensors as GSAM's saved g: counted; "
+        "pytorch_optimizer gsam holds old_g and e_w; every peer also allocates e = c·g transiently.)"
+    )
 
 
 def main() -> None:
@@ -383,15 +417,19 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per table (default 3; more is steadier)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds per table (default 3; more is steadier)"
+    )
     parser.add_argument("--quick", action="store_true", help="1 round, 1 thread count, batch 16: a smoke run")
     parser.add_argument("--skip", nargs="*", default=[], choices=["equality", "full", "bookkeeping", "memory"])
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.threads, args.batch = 1, args.threads[:1], 16
     device = torch.device(args.device)
-    print(f"# samlab SAM step vs peers: torch {torch.__version__}, device {device}, "
-          f"pytorch_optimizer {importlib.metadata.version('pytorch_optimizer')}, rounds {args.rounds}")
+    print(
+        f"# samlab SAM step vs peers: torch {torch.__version__}, device {device}, "
+        f"pytorch_optimizer {importlib.metadata.version('pytorch_optimizer')}, rounds {args.rounds}"
+    )
     t0 = time.perf_counter()
     results: dict = {}
     if "equality" not in args.skip:

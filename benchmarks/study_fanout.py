@@ -32,8 +32,12 @@ def population(which: str):
     members = tau_population(params["study"])
     if which == "all":
         members += obf_population(params["obf_sweep"], params["study"])
-        members += [m for name, fs in params["feature_study"].items() if not fs.get("optional")
-                    for m in feature_population(name, fs)]
+        members += [
+            m
+            for name, fs in params["feature_study"].items()
+            if not fs.get("optional")
+            for m in feature_population(name, fs)
+        ]
     return members
 
 
@@ -50,28 +54,37 @@ def main() -> None:
     cpu: dict[str, list[float]] = {e: [] for e in executors}
     reference = None
     for r in range(args.rounds):
-        for ex in (executors if r % 2 == 0 else executors[::-1]):
+        for ex in executors if r % 2 == 0 else executors[::-1]:
             t0, c0 = time.perf_counter(), os.times()
             results = run_members(members, ex, workers=args.workers)
             shutdown_pools()  # the next process run starts cold, as a fresh `kedro run` would (and its CPU is counted)
             times[ex].append(time.perf_counter() - t0)
             c1 = os.times()
-            cpu[ex].append(c1.user + c1.system + c1.children_user + c1.children_system
-                           - (c0.user + c0.system + c0.children_user + c0.children_system))
+            cpu[ex].append(
+                c1.user
+                + c1.system
+                + c1.children_user
+                + c1.children_system
+                - (c0.user + c0.system + c0.children_user + c0.children_system)
+            )
             rows = json.dumps([x.row for x in results], sort_keys=True)
             reference = reference or rows
             assert rows == reference, f"{ex}: rows differ from the first run"
-            print(f"round {r + 1} {ex:10s} {times[ex][-1]:7.1f} s wall, {cpu[ex][-1]:7.1f} s CPU, load {os.getloadavg()[0]:.1f}",
-                  flush=True)
+            print(
+                f"round {r + 1} {ex:10s} {times[ex][-1]:7.1f} s wall, {cpu[ex][-1]:7.1f} s CPU, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     seq = statistics.median(times["sequential"])
     print(f"\n{len(members)} members ({args.population}), {args.workers} workers; medians over {args.rounds} rounds")
     print(f"{'executor':10s} {'wall s':>8s} {'÷ sequential':>13s} {'CPU s':>8s}")
     for ex in executors:
         med = statistics.median(times[ex])
         print(f"{ex:10s} {med:8.1f} {med / seq:13.2f} {statistics.median(cpu[ex]):8.1f}")
-    print("CPU: this process and its reaped children (process pool workers; not Dask's nanny-managed workers). "
-          "On a CPU shared with other jobs the wall ratio is bounded by the share the scheduler gives this job "
-          "(Linux autogroup: one share per session, however many processes it runs).")
+    print(
+        "CPU: this process and its reaped children (process pool workers; not Dask's nanny-managed workers). "
+        "On a CPU shared with other jobs the wall ratio is bounded by the share the scheduler gives this job "
+        "(Linux autogroup: one share per session, however many processes it runs)."
+    )
     print("rows bit-identical across executors: yes")
 
 

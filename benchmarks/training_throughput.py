@@ -44,15 +44,22 @@ def child(variant: str, epochs: int, threads: int) -> None:
     train_cfg = {**params["training"], **block.get("training", {}), "epochs": epochs, "progress": False}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
-        history = train(data, model_cfg, block["optimizer"], train_cfg, name=variant,
-                        checkpoints=CheckpointStore(tmp, keep=1)).history
+        history = train(
+            data, model_cfg, block["optimizer"], train_cfg, name=variant, checkpoints=CheckpointStore(tmp, keep=1)
+        ).history
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     measured = history[1:] or history
-    print(json.dumps({
-        "images_per_s": sum(r["images_per_s"] for r in measured) / len(measured),
-        "peak_rss_mb": peak / 1024, "training_rss_mb": (peak - rss_before) / 1024,
-        "model": model_cfg["name"], "batch_size": train_cfg["batch_size"],
-    }))
+    print(
+        json.dumps(
+            {
+                "images_per_s": sum(r["images_per_s"] for r in measured) / len(measured),
+                "peak_rss_mb": peak / 1024,
+                "training_rss_mb": (peak - rss_before) / 1024,
+                "model": model_cfg["name"],
+                "batch_size": train_cfg["batch_size"],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -63,8 +70,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads per run")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    env = {**os.environ, "KEDRO_ENV": "variants", "KEDRO_DISABLE_TELEMETRY": "true",
-           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "KEDRO_ENV": "variants",
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
     if args.child:
         child(args.child, args.epochs, args.threads)
         return
@@ -82,15 +93,26 @@ def main() -> None:
     t0 = time.time()
     for r in range(args.rounds):
         for v in variants:
-            out = subprocess.run([sys.executable, __file__, "--child", v, "--epochs", str(args.epochs),
-                                  "--threads", str(args.threads)], cwd=ROOT, env=env, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", v, "--epochs", str(args.epochs), "--threads", str(args.threads)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             if out.returncode != 0:
                 raise SystemExit(f"{v} failed:\n{out.stderr[-3000:]}")
             runs[v].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"round {r + 1}/{args.rounds} {v:9s} {runs[v][-1]['images_per_s']:8.1f} img/s", file=sys.stderr, flush=True)
+            print(
+                f"round {r + 1}/{args.rounds} {v:9s} {runs[v][-1]['images_per_s']:8.1f} img/s",
+                file=sys.stderr,
+                flush=True,
+            )
     first = runs["sgd"][0]
-    print(f"\nTraining-loop throughput: {first['model']}, batch {first['batch_size']}, {args.threads} thread(s), "
-          f"best of {args.rounds} rounds x {args.epochs - 1} measured epochs ({time.time() - t0:.0f} s)\n")
+    print(
+        f"\nTraining-loop throughput: {first['model']}, batch {first['batch_size']}, {args.threads} thread(s), "
+        f"best of {args.rounds} rounds x {args.epochs - 1} measured epochs ({time.time() - t0:.0f} s)\n"
+    )
     sgd_ips = max(x["images_per_s"] for x in runs["sgd"])
     sgd_mem = statistics.median(x["training_rss_mb"] for x in runs["sgd"])
     print("| variant | images/s | throughput vs SGD | step time vs SGD | peak RSS MB | training RSS MB | vs SGD |")
@@ -99,7 +121,9 @@ def main() -> None:
         ips = max(x["images_per_s"] for x in runs[v])
         peak = statistics.median(x["peak_rss_mb"] for x in runs[v])
         mem = statistics.median(x["training_rss_mb"] for x in runs[v])
-        print(f"| {v} | {ips:.0f} | {ips / sgd_ips:.3f} | {sgd_ips / ips:.2f}x | {peak:.0f} | {mem:.0f} | {mem - sgd_mem:+.0f} |")
+        print(
+            f"| {v} | {ips:.0f} | {ips / sgd_ips:.3f} | {sgd_ips / ips:.2f}x | {peak:.0f} | {mem:.0f} | {mem - sgd_mem:+.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -14,13 +14,25 @@ from pathlib import Path
 
 import pytest
 
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get("SAMLAB_CHROMIUM"), "chromium", "chromium-browser", "google-chrome",
-                      "google-chrome-stable"):
+    for candidate in (
+        os.environ.get("SAMLAB_CHROMIUM"),
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ):
         if candidate and (path := shutil.which(candidate)):
             return path
     return None
@@ -46,8 +58,16 @@ class Rendered:
     facts: object = None
 
 
-def render(url: str, screenshot: Path, script: str, wait_for: str | None = None, allowed_hosts=("127.0.0.1",),
-           width: int = 1280, height: int = 900, timeout_ms: int = 60_000) -> Rendered:
+def render(
+    url: str,
+    screenshot: Path,
+    script: str,
+    wait_for: str | None = None,
+    allowed_hosts=("127.0.0.1",),
+    width: int = 1280,
+    height: int = 900,
+    timeout_ms: int = 60_000,
+) -> Rendered:
     """Open ``url`` in headless Chromium, screenshot the whole page to ``screenshot``, return ``script``'s value
     (a JS function body run in the page) with the console errors, page errors and any request that left the
     machine (those are answered with an empty 204, so the page is judged offline, deterministically)."""

@@ -20,8 +20,14 @@ from pathlib import Path
 from tests.conftest import REPO
 
 SRC = REPO / "src"
-KEDRO_LAYER = ("samlab.io", "samlab.pipelines", "samlab.hooks", "samlab.settings", "samlab.pipeline_registry",
-               "samlab.__main__")
+KEDRO_LAYER = (
+    "samlab.io",
+    "samlab.pipelines",
+    "samlab.hooks",
+    "samlab.settings",
+    "samlab.pipeline_registry",
+    "samlab.__main__",
+)
 FRAMEWORKS = ("kedro", "kedro_datasets", "kedro_viz", "dvc")
 # The one upward edge, lazy by design (docs/architecture.md, "Validation"): ``samlab.train.train`` checks its
 # inputs with the project's validator (``samlab.config``), which in turn reads the loop's ``TrainConfig`` and the
@@ -58,8 +64,13 @@ def _runtime_imports(tree: ast.AST):
 
 def _in_functions(tree: ast.AST) -> set[int]:
     """ids of the import nodes that sit inside a function body (they run when the function is called)."""
-    return {id(node) for func in ast.walk(tree) if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
-            for node in ast.walk(func) if isinstance(node, (ast.Import, ast.ImportFrom))}
+    return {
+        id(node)
+        for func in ast.walk(tree)
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for node in ast.walk(func)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+    }
 
 
 def _allowed(name: str, target: str, lazy: bool) -> bool:
@@ -85,7 +96,7 @@ def import_graph(src: Path = SRC) -> dict[str, set[str]]:
                 base = node.module or ""
                 if node.level:  # relative: from the module's package, one level up per extra dot
                     package = name.split(".") if is_package else name.split(".")[:-1]
-                    base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
             for target in targets:
                 target = known(target) if target.startswith("samlab") else None
@@ -143,7 +154,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_cycle_in_samlab():
     found = cycles(import_graph())
     assert not found, "import cycles (move the shared code down a layer, docs/architecture.md):\n" + "\n".join(
-        " ↔ ".join(c) for c in found)
+        " ↔ ".join(c) for c in found
+    )
 
 
 def test_the_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path):
@@ -152,8 +164,10 @@ def test_the_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "optim" / "__init__.py").write_text("from samlab.optim.factory import build\n")
     (pkg / "optim" / "factory.py").write_text("def build():\n    from samlab.analysis import effect\n")
-    (pkg / "analysis.py").write_text("from typing import TYPE_CHECKING\nfrom samlab.optim import build\n"
-                                     "if TYPE_CHECKING:\n    from samlab import nothing\n")
+    (pkg / "analysis.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom samlab.optim import build\n"
+        "if TYPE_CHECKING:\n    from samlab import nothing\n"
+    )
     assert cycles(import_graph(tmp_path)) == [["samlab.analysis", "samlab.optim", "samlab.optim.factory"]]
     (pkg / "optim" / "factory.py").write_text("def build():\n    pass\n")
     assert cycles(import_graph(tmp_path)) == []
@@ -172,9 +186,17 @@ print(json.dumps(first))
 def frameworks_loaded(*groups: list[str]) -> list[dict[str, str]]:
     """Import each group's modules in order, each group in its own fresh interpreter (run side by side):
     per group, framework → the first module that loaded it."""
-    procs = [subprocess.Popen([sys.executable, "-c", _FIRST_IMPORTER, ",".join(FRAMEWORKS), *names], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(SRC)}) for names in groups]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_IMPORTER, ",".join(FRAMEWORKS), *names],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(SRC)},
+        )
+        for names in groups
+    ]
     out = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=600)
@@ -185,8 +207,15 @@ def frameworks_loaded(*groups: list[str]) -> list[dict[str, str]]:
 
 def test_the_core_imports_no_kedro_in_a_fresh_interpreter():
     core = sorted(name for name in modules() if is_core(name))
-    assert {"samlab.optim", "samlab.train", "samlab.data", "samlab.models", "samlab.evaluate", "samlab.analysis",
-            "samlab.reporting"} <= set(core)
+    assert {
+        "samlab.optim",
+        "samlab.train",
+        "samlab.data",
+        "samlab.models",
+        "samlab.evaluate",
+        "samlab.analysis",
+        "samlab.reporting",
+    } <= set(core)
     in_core, control = frameworks_loaded(core, ["samlab.optim", "samlab.io"])
     assert in_core == {}, f"core modules that load a framework (first importer named): {in_core}"
     assert control == {"kedro": "samlab.io"}  # the same check does see Kedro where it is imported

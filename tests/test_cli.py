@@ -21,11 +21,25 @@ def test_validate_prints_every_problem_and_fails(inside, capsys):
     assert main(["validate"]) == 0
     assert "parameters OK (env local, every block)" in capsys.readouterr().out
     v = "variants." if "variants" in load_parameters(inside, "variants") else ""  # an explicit variants map
-    assert main(["validate", "--env", "variants", "--params", f"{v}sam.optimizer.rhoo=0.1,training.epoch=1,{v}gsam.optimizer.lr=0"]) == 1
+    assert (
+        main(
+            [
+                "validate",
+                "--env",
+                "variants",
+                "--params",
+                f"{v}sam.optimizer.rhoo=0.1,training.epoch=1,{v}gsam.optimizer.lr=0",
+            ]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert out.startswith("3 problem(s) in the parameters (env variants, every block):")
     assert "sam.optimizer.rhoo: unknown setting for optimizer 'sam' on base 'sgd' (did you mean 'rho'?)" in out
-    assert "training.epoch: unknown setting (did you mean 'epochs'?)" in out and "gsam.optimizer.lr: lr must be > 0, got 0" in out
+    assert (
+        "training.epoch: unknown setting (did you mean 'epochs'?)" in out
+        and "gsam.optimizer.lr: lr must be > 0, got 0" in out
+    )
     assert main(["validate", "--env", "nowhere"]) == 2
     assert "unknown environment 'nowhere'" in capsys.readouterr().err
 
@@ -45,7 +59,9 @@ def test_outside_the_project_is_a_clear_error(tmp_path, monkeypatch, capsys):
 
 
 def test_notebook_is_written_executed_where_named(inside, capsys):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint('cwd', os.path.basename(os.getcwd()))")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("import os\nprint('cwd', os.path.basename(os.getcwd()))")]
+    )
     nbformat.write(nb, inside / "notebooks" / "samlab_report.ipynb")
     assert main(["notebook"]) == 0
     written = inside / "data" / "08_reporting" / "samlab_report.ipynb"

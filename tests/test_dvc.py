@@ -35,8 +35,10 @@ def _env(cwd: Path) -> dict[str, str]:
         "DVC_NO_ANALYTICS": "1",
         "KEDRO_DISABLE_TELEMETRY": "true",
         "PYTHONUNBUFFERED": "1",
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
     }
 
 
@@ -88,6 +90,7 @@ def expanded_stages(root: Path = REPO) -> dict[str, tuple[dict, str | None]]:
 
 
 # --- dvc.yaml against the project: these fail when a variant, parameter or output drifts ----------------------
+
 
 def test_per_variant_stages_iterate_over_the_parameters_variant_map():
     assert dvc_yaml()["vars"] == ["conf/base/parameters_training.yml:variants"]
@@ -188,8 +191,15 @@ def outputs(root: Path) -> list[Path]:
 @pytest.mark.slow
 def test_repro_runs_every_stage_once_then_nothing(repo):
     root, first = repo
-    assert ran(first) == set(expanded_stages(root)) == {"data_preparation", "reporting", *(
-        f"{s}@{v}" for s in ("training", "robustness", "transfer", "analysis") for v in ("sgd", "sam"))}
+    assert (
+        ran(first)
+        == set(expanded_stages(root))
+        == {
+            "data_preparation",
+            "reporting",
+            *(f"{s}@{v}" for s in ("training", "robustness", "transfer", "analysis") for v in ("sgd", "sam")),
+        }
+    )
     assert all(p.stat().st_size > 0 for p in outputs(root))
     again = run(root, "dvc", "repro")
     assert ran(again) == set() and "Data and pipelines are up to date" in again, again
@@ -218,7 +228,12 @@ def test_changing_one_rho_reruns_only_that_variant_and_the_report(repo):
     rho = history[0].split(",").index("rho")
     assert float(history[1].split(",")[rho]) == pytest.approx(0.2)
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert lock["stages"]["training@sam"]["params"]["conf/base/parameters_training.yml"]["variants.sam"]["optimizer"]["rho"] == 0.2
+    assert (
+        lock["stages"]["training@sam"]["params"]["conf/base/parameters_training.yml"]["variants.sam"]["optimizer"][
+            "rho"
+        ]
+        == 0.2
+    )
     metrics = json.loads(run(root, "dvc", "metrics", "show", "--json"))
     assert json.dumps(metrics).count("test_accuracy") == len(variants(root)), metrics
     shown = run(root, "dvc", "metrics", "show")  # the table a user reads: numbers only, no names or counts
@@ -236,7 +251,9 @@ def test_push_then_pull_into_a_fresh_clone_restores_outputs_byte_for_byte(repo, 
     run(root, "git", "commit", "-q", "-m", "results")
     tracked = run(root, "git", "ls-files").splitlines()
     assert "dvc.lock" in tracked, tracked
-    assert {f for f in tracked if f.startswith("data/")} == {f"{p.relative_to(root)}/.gitkeep" for p in (root / "data").iterdir()}
+    assert {f for f in tracked if f.startswith("data/")} == {
+        f"{p.relative_to(root)}/.gitkeep" for p in (root / "data").iterdir()
+    }
     run(root, "dvc", "push")
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(root), str(clone))

@@ -32,8 +32,10 @@ def project_root(start: Path | None = None) -> Path:
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and "[tool.kedro]" in pyproject.read_text():
             return folder
-    raise CliError(f"not inside the samlab project: no pyproject.toml with [tool.kedro] at or above {here} "
-                   "(cd into your clone of samlab first)")
+    raise CliError(
+        f"not inside the samlab project: no pyproject.toml with [tool.kedro] at or above {here} "
+        "(cd into your clone of samlab first)"
+    )
 
 
 def split_params(text: str | None) -> dict[str, Any]:
@@ -125,8 +127,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
         names = ", ".join(f"{k} ({v['optimizer'].get('name')})" for k, v in blocks.items())
         # an environment with its own variant list is chosen with KEDRO_ENV (docs/architecture.md)
         command = f"kedro run --env {env}" if list(blocks) == base else f"KEDRO_ENV={env} kedro run"
-        print(f"{env}: data {data.get('name')}, model {model.get('name')}, {training.get('epochs')} epochs, "
-              f"batch {training.get('batch_size')}\n    variants: {names}\n    {command}")
+        print(
+            f"{env}: data {data.get('name')}, model {model.get('name')}, {training.get('epochs')} epochs, "
+            f"batch {training.get('batch_size')}\n    variants: {names}\n    {command}"
+        )
     return 0
 
 
@@ -138,8 +142,9 @@ def cmd_notebook(args: argparse.Namespace) -> int:
     source = root / NOTEBOOK
     output = Path(args.output) if args.output else root / NOTEBOOK_OUTPUT
     nb = nbformat.read(source, as_version=4)
-    NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(source.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+    ).execute()
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, output)
     print(f"executed {source.relative_to(root)} → {output}")
@@ -160,8 +165,11 @@ def cmd_run(rest: list[str]) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="samlab", description=__doc__.split("\n\n")[0].strip("`"),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="samlab",
+        description=__doc__.split("\n\n")[0].strip("`"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check every parameters block (as kedro run does before any work)")
     v.add_argument("--env", "-e", default=None, help="Kedro environment (default: local)")

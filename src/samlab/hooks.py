@@ -37,7 +37,8 @@ class VariantListCheck:
                 f"the run's parameters (env {context.env!r}) list the training variants {wanted}, but the pipelines "
                 f"were built for {built} from the environment {os.environ.get('KEDRO_ENV') or 'local'!r}: Kedro does "
                 f"not tell its pipeline registry the --env, so select an environment that changes the variant list "
-                f"with KEDRO_ENV (e.g. `KEDRO_ENV={context.env} kedro run`); --params cannot add or remove variants")
+                f"with KEDRO_ENV (e.g. `KEDRO_ENV={context.env} kedro run`); --params cannot add or remove variants"
+            )
 
 
 class ValidateParametersHook:
@@ -95,8 +96,13 @@ class OptionalReportInputs:
         from samlab.io import OptionalDataset
 
         free = pipeline.inputs()
-        wanted = {name for node in pipeline.nodes if REPORTING_TAG in node.tags for name in node.inputs
-                  if name in free and not name.startswith("params:") and name != "parameters"}
+        wanted = {
+            name
+            for node in pipeline.nodes
+            if REPORTING_TAG in node.tags
+            for name in node.inputs
+            if name in free and not name.startswith("params:") and name != "parameters"
+        }
         for name in sorted(wanted):
             dataset = catalog.get(name) if name in catalog else None
             if dataset is None or isinstance(dataset, OptionalDataset) or dataset.exists():

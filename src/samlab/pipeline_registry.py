@@ -31,8 +31,9 @@ def run_parameters(env: str | None = None, conf_source: str | Path | None = None
     conf = Path(conf_source) if conf_source is not None else PROJECT_ROOT / settings.CONF_SOURCE
     if not conf.is_dir():
         raise FileNotFoundError(f"no configuration folder {conf}: the pipelines are built from its parameters")
-    loader = settings.CONFIG_LOADER_CLASS(conf_source=str(conf), env=env or os.environ.get("KEDRO_ENV"),
-                                          **settings.CONFIG_LOADER_ARGS)
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(conf), env=env or os.environ.get("KEDRO_ENV"), **settings.CONFIG_LOADER_ARGS
+    )
     return dict(loader["parameters"])
 
 

@@ -29,8 +29,9 @@ def test_degenerate_inputs():
 
 
 def test_correlation_table_drops_missing_rows():
-    df = pd.DataFrame({"test_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5], "sharp": [5, 4, 3, 2, 1],
-                       "kl": [1, 2, float("nan"), 3, 4]})
+    df = pd.DataFrame(
+        {"test_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5], "sharp": [5, 4, 3, 2, 1], "kl": [1, 2, float("nan"), 3, 4]}
+    )
     table = correlation_table(df, ["sharp", "kl"], permutations=500)
     assert list(table.columns) == ["metric", "tau", "p_value", "n", "significant"]
     sharp, kl = table.set_index("metric").loc["sharp"], table.set_index("metric").loc["kl"]
@@ -64,8 +65,9 @@ def test_stratified_tau_removes_a_per_seed_offset_that_hides_the_pooled_correlat
     tau, p = stratified_kendall_tau_test(sharp, acc, seeds, permutations=2000, seed=0)
     # only both strata at their identity/reversal are as extreme: 2/(120·120) per shuffle
     assert tau == pytest.approx(-1.0) and p < 0.005
-    table = correlation_table(pd.DataFrame({"test_accuracy": acc, "sharp": sharp, "seed": seeds}), ["sharp"],
-                              permutations=500, strata="seed")
+    table = correlation_table(
+        pd.DataFrame({"test_accuracy": acc, "sharp": sharp, "seed": seeds}), ["sharp"], permutations=500, strata="seed"
+    )
     assert table["tau"][0] == pytest.approx(-1.0) and bool(table["significant"][0]) and table["n"][0] == 10
     with pytest.raises(ValueError, match="lacks"):
         correlation_table(pd.DataFrame({"test_accuracy": acc, "sharp": sharp}), ["sharp"], strata="seed")

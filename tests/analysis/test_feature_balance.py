@@ -58,7 +58,7 @@ def test_phantom_weights_match_hand_computed_logistic_step():
     p = model(x).softmax(1).detach()
     r = p - F.one_hot(y, 2)
     gw, gb = r.T @ x / 20, r.mean(0)
-    norm = torch.sqrt((gw ** 2).sum() + (gb ** 2).sum())
+    norm = torch.sqrt((gw**2).sum() + (gb**2).sum())
     w_t, b_t = model.weight.detach() + rho * gw / norm, model.bias.detach() + rho * gb / norm
     expected = 1 - (x @ w_t.T + b_t).softmax(1).gather(1, y.view(-1, 1)).squeeze(1)
     before = model.weight.detach().clone()
@@ -142,8 +142,10 @@ def test_feature_rescaling_factors_are_column_norm_ratios():
     torch.testing.assert_close(factors[:2], torch.tensor([10.0 / 5.0, 1.0], dtype=torch.float64))
     assert torch.isnan(factors[2])  # a dead feature (v_{:,j} = 0) has no factor
     # a single-logit head: |ṽ_j / v_j|, paper 2's factor
-    torch.testing.assert_close(feature_rescaling_factors(torch.tensor([2.0, -4.0]), torch.tensor([3.0, -2.0])),
-                               torch.tensor([1.5, 0.5], dtype=torch.float64))
+    torch.testing.assert_close(
+        feature_rescaling_factors(torch.tensor([2.0, -4.0]), torch.tensor([3.0, -2.0])),
+        torch.tensor([1.5, 0.5], dtype=torch.float64),
+    )
     table = lr_rescaling_table(v, v_tilde)
     assert list(table.columns) == ["feature", "factor", "v_norm", "v_tilde_norm"] and list(table.feature) == [0, 1, 2]
     np.testing.assert_allclose(table.v_norm, [5.0, np.sqrt(2), 0.0])
@@ -154,7 +156,7 @@ def test_feature_rescaling_factors_are_column_norm_ratios():
 
 def test_balance_recorder_measures_real_and_phantom_weights_of_recorded_steps():
     logits = torch.tensor([[0.0, 0.0], [0.0, 0.0], [2.0, 0.0], [0.0, 2.0]])  # λ = 0.5, 0.5, 1 − σ(2), 1 − σ(2)
-    perturbed = torch.zeros(4, 2)                                              # λ̃ = 0.5 each: perfectly even
+    perturbed = torch.zeros(4, 2)  # λ̃ = 0.5 each: perfectly even
     y = torch.tensor([0, 1, 0, 1])
     rec = BalanceRecorder(every=2)
     rec(1, StepStats(loss=0.0, logits=logits, perturbed_logits=perturbed, targets=y))  # not a recorded step

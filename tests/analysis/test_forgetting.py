@@ -34,7 +34,9 @@ def test_input_exposed_information_on_fixed_distributions():
 
 def test_step_forgetting_and_recorder():
     clean, pert = logits_of([[0.9, 0.1], [0.1, 0.9]]), logits_of([[0.6, 0.4], [0.4, 0.6]])
-    stats = StepStats(loss=0.2, logits=clean, perturbed_loss=0.5, perturbation_norm=0.05, rho=0.05, perturbed_logits=pert)
+    stats = StepStats(
+        loss=0.2, logits=clean, perturbed_loss=0.5, perturbation_norm=0.05, rho=0.05, perturbed_logits=pert
+    )
     row = step_forgetting(stats)
     assert row["loss_increase"] == pytest.approx(0.3)
     assert row["output_kl"] == pytest.approx(kl_divergence(clean, pert))
@@ -60,8 +62,13 @@ def test_recorder_as_training_loop_hook():
 
     data = prepare_dataset("toy", n_train=64, n_val=16, n_test=16, seed=0)
     rec = ForgettingRecorder(every=2)
-    train(data, {"name": "samlab_mlp", "hidden": 16, "depth": 1}, {"name": "sam", "lr": 0.05, "rho": 0.5},
-          {"epochs": 2, "batch_size": 16, "device": "cpu", "progress": False}, on_step=rec)
+    train(
+        data,
+        {"name": "samlab_mlp", "hidden": 16, "depth": 1},
+        {"name": "sam", "lr": 0.05, "rho": 0.5},
+        {"epochs": 2, "batch_size": 16, "device": "cpu", "progress": False},
+        on_step=rec,
+    )
     table = rec.table()
     assert list(table["step"]) == [2, 4, 6, 8]  # 4 updates an epoch, every second one
     assert (table["output_kl"] > 0).all() and (table["rho"] == 0.5).all()

@@ -35,6 +35,7 @@ def probe_data(n=200, seed=0):
 
 def test_probe_table_keeps_only_the_feature_the_model_exposes():
     data = probe_data()
+
     # the model sees only pixel 0 (easy): its features carry nothing of the hard feature
     class EasyOnly(Identity):
         def forward_features(self, x):
@@ -49,8 +50,13 @@ def test_probe_table_keeps_only_the_feature_the_model_exposes():
 
 
 def test_probe_table_is_empty_without_probe_splits_and_probe_needs_two_classes():
-    data = PreparedData("x", {"train": (torch.zeros(4, 1, 1, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))},
-                        (0.5,), (0.5,), ["0"])
+    data = PreparedData(
+        "x",
+        {"train": (torch.zeros(4, 1, 1, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.long))},
+        (0.5,),
+        (0.5,),
+        ["0"],
+    )
     assert probe_table(Identity(), data).empty
     with pytest.raises(ValueError, match="two classes"):
         linear_probe(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2)), np.zeros(3))

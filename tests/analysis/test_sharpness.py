@@ -6,7 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, hessian_vector_product, m_sharpness
+from samlab.analysis.sharpness import (
+    fixed_subset,
+    hessian_top_eigenvalue,
+    hessian_trace,
+    hessian_vector_product,
+    m_sharpness,
+)
 
 
 def mse(out, y):
@@ -41,7 +47,9 @@ def test_power_iteration_finds_top_eigenvalue():
     assert res["eigenvalue"] == pytest.approx(top, rel=1e-6)
     assert res["converged"] and res["iterations"] < 500
     diag_model, dx, dy, _ = linear_problem(diagonal=True)  # eigenvalues 2·s²/N
-    assert hessian_top_eigenvalue(diag_model, mse, dx, dy, iterations=200, tol=1e-12)["eigenvalue"] == pytest.approx(2 * 16 / 32, rel=1e-6)
+    assert hessian_top_eigenvalue(diag_model, mse, dx, dy, iterations=200, tol=1e-12)["eigenvalue"] == pytest.approx(
+        2 * 16 / 32, rel=1e-6
+    )
 
 
 def test_power_iteration_stops_at_iteration_budget():

@@ -102,9 +102,16 @@ def test_mean_ci_is_the_student_t_half_width():
 def test_feature_summary_puts_each_groups_sgd_at_rho_zero_of_its_own_optimizers():
     from samlab.study.summaries import feature_tables
 
-    rows = pd.DataFrame({"variant": list("abcde"), "group": ["g1"] * 3 + ["g2"] * 2,
-                         "perturbation": ["sgd", "lsam", "sam", "sgd", "sam"], "rho": [0, 0.1, 0.1, 0, 0.1], "seed": 0,
-                         "test_accuracy": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    rows = pd.DataFrame(
+        {
+            "variant": list("abcde"),
+            "group": ["g1"] * 3 + ["g2"] * 2,
+            "perturbation": ["sgd", "lsam", "sam", "sgd", "sam"],
+            "rho": [0, 0.1, 0.1, 0, 0.1],
+            "seed": 0,
+            "test_accuracy": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
     t = feature_tables(rows, {})["feature_summary"].set_index(["group", "perturbation", "rho"])["mean"]
     assert t[("g1", "lsam", 0.0)] == 1.0 and t[("g1", "sam", 0.0)] == 1.0 and t[("g2", "sam", 0.0)] == 4.0
     assert ("g2", "lsam", 0.0) not in t.index

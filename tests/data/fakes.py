@@ -61,21 +61,33 @@ def write_tar(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def write_cifar10(raw_dir: Path, per_batch: int = 20, test: int = 30, seed: int = 0, replace: dict | None = None) -> Path:
+def write_cifar10(
+    raw_dir: Path, per_batch: int = 20, test: int = 30, seed: int = 0, replace: dict | None = None
+) -> Path:
     """``raw_dir/cifar-10-python.tar.gz`` with 5 × ``per_batch`` train and ``test`` test images, 10 classes."""
     rng = np.random.default_rng(seed)
     members = {}
     for i in range(1, 6):
         data, labels = cifar_arrays(per_batch, 10, rng)
         members[f"cifar-10-batches-py/data_batch_{i}"] = official_pickle(
-            {"batch_label": f"training batch {i} of 5", "labels": labels, "data": data,
-             "filenames": [f"img_{i}_{j}.png" for j in range(per_batch)]})
+            {
+                "batch_label": f"training batch {i} of 5",
+                "labels": labels,
+                "data": data,
+                "filenames": [f"img_{i}_{j}.png" for j in range(per_batch)],
+            }
+        )
     data, labels = cifar_arrays(test, 10, rng)
     members["cifar-10-batches-py/test_batch"] = official_pickle(
-        {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data, "filenames": ["t.png"] * test})
+        {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data, "filenames": ["t.png"] * test}
+    )
     members["cifar-10-batches-py/batches.meta"] = official_pickle(
-        {"num_cases_per_batch": per_batch, "num_vis": 3072,
-         "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]})
+        {
+            "num_cases_per_batch": per_batch,
+            "num_vis": 3072,
+            "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+        }
+    )
     members.update(replace or {})
     return write_tar(raw_dir / "cifar-10-python.tar.gz", members)
 
@@ -86,10 +98,17 @@ def write_cifar100(raw_dir: Path, train: int = 200, test: int = 100, seed: int =
     for split, n in (("train", train), ("test", test)):
         data, fine = cifar_arrays(n, 100, rng)
         members[f"cifar-100-python/{split}"] = official_pickle(
-            {"filenames": ["x.png"] * n, "batch_label": split, "fine_labels": fine,
-             "coarse_labels": [f // 5 for f in fine], "data": data})
+            {
+                "filenames": ["x.png"] * n,
+                "batch_label": split,
+                "fine_labels": fine,
+                "coarse_labels": [f // 5 for f in fine],
+                "data": data,
+            }
+        )
     members["cifar-100-python/meta"] = official_pickle(
-        {"fine_label_names": [f"fine{i}" for i in range(100)], "coarse_label_names": [f"coarse{i}" for i in range(20)]})
+        {"fine_label_names": [f"fine{i}" for i in range(100)], "coarse_label_names": [f"coarse{i}" for i in range(20)]}
+    )
     return write_tar(raw_dir / "cifar-100-python.tar.gz", members)
 
 

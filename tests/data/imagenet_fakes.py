@@ -26,8 +26,9 @@ def _image(label: int, size: int, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8))
 
 
-def write_imagenet(root: Path, wnids: list[str] = WNIDS, n_train: int = 8, n_val: int = 3, size: int = 40,
-                   seed: int = 0) -> list[str]:
+def write_imagenet(
+    root: Path, wnids: list[str] = WNIDS, n_train: int = 8, n_val: int = 3, size: int = 40, seed: int = 0
+) -> list[str]:
     """Returns the val file names in file-number order."""
     rng = np.random.default_rng(seed)
     number = 0
@@ -57,8 +58,9 @@ def write_v2(root: Path, num_classes: int = len(WNIDS), per_class: int = 2, size
     return root
 
 
-def write_class_folders(root: Path, wnids: list[str], per_class: int = 2, size: int = 40, seed: int = 2,
-                        all_wnids: list[str] = WNIDS) -> Path:
+def write_class_folders(
+    root: Path, wnids: list[str], per_class: int = 2, size: int = 40, seed: int = 2, all_wnids: list[str] = WNIDS
+) -> Path:
     rng = np.random.default_rng(seed)
     for wnid in wnids:
         (root / wnid).mkdir(parents=True, exist_ok=True)

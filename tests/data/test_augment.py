@@ -12,7 +12,7 @@ def reference(x, padding, dy, dx, flip):
     out = []
     for i in range(len(x)):
         p = F.pad(x[i], (padding,) * 4)
-        crop = p[:, dy[i]:dy[i] + x.shape[2], dx[i]:dx[i] + x.shape[3]]
+        crop = p[:, dy[i] : dy[i] + x.shape[2], dx[i] : dx[i] + x.shape[3]]
         out.append(crop.flip(-1) if flip[i] else crop)
     return torch.stack(out)
 

@@ -53,11 +53,14 @@ def test_prepared_data_round_trips_through_tensors():
         assert torch.equal(back.splits[k][0], data.splits[k][0])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"image_size": 4}, "image_size must be >= 8"),
-    ({"in_chans": 2}, "in_chans must be 1 or 3"),
-    ({"split": {"train": 0.5, "test": 0.2}}, "sum to 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"image_size": 4}, "image_size must be >= 8"),
+        ({"in_chans": 2}, "in_chans must be 1 or 3"),
+        ({"split": {"train": 0.5, "test": 0.2}}, "sum to 1"),
+    ],
+)
 def test_bad_digits_config_is_refused(kwargs, message):
     cfg = {"image_size": 16, "in_chans": 1, "split": SPLIT, "seed": 0, **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -45,7 +45,9 @@ def test_image_folder_prepares_geometry_and_streams_batches(tmp_path):
 
 
 def test_image_folder_missing_or_inconsistent_is_a_clear_error(tmp_path):
-    with pytest.raises(MissingRawFileError, match=r"image folder .*imagenet/train \(split 'train'\) not found.*image-net\.org"):
+    with pytest.raises(
+        MissingRawFileError, match=r"image folder .*imagenet/train \(split 'train'\) not found.*image-net\.org"
+    ):
         prepare_dataset("image_folder", root=str(tmp_path / "imagenet"))
     root = write_folder(tmp_path / "imagenet", {"train": 1, "val": 1})
     (root / "val" / "n99999999").mkdir()

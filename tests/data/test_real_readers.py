@@ -49,8 +49,11 @@ def test_cifar100_fine_and_coarse_labels(tmp_path):
 
 
 def test_missing_archive_names_the_file_and_where_to_get_it(tmp_path):
-    with pytest.raises(MissingRawFileError, match=r"cifar-10-python\.tar\.gz not found: download it from "
-                                                  r"https://www\.cs\.toronto\.edu/~kriz/cifar-10-python\.tar\.gz"):
+    with pytest.raises(
+        MissingRawFileError,
+        match=r"cifar-10-python\.tar\.gz not found: download it from "
+        r"https://www\.cs\.toronto\.edu/~kriz/cifar-10-python\.tar\.gz",
+    ):
         prepare_dataset("cifar10", raw_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz not found"):
         prepare_dataset("mnist", raw_dir=str(tmp_path))
@@ -96,7 +99,8 @@ def test_pickle_that_would_run_code_is_refused(tmp_path, private_tmp):
 def test_only_numpy_reconstruction_is_admitted(tmp_path):
     # a numpy global other than array reconstruction is refused too (e.g. numpy.load could read files)
     sneaky = official_pickle({"data": np.zeros((1, 3072), np.uint8), "labels": [0]}).replace(
-        b"numpy.core.multiarray\n_reconstruct", b"numpy.lib.npyio\nload")
+        b"numpy.core.multiarray\n_reconstruct", b"numpy.lib.npyio\nload"
+    )
     write_cifar10(tmp_path, replace={"cifar-10-batches-py/test_batch": sneaky})
     with pytest.raises(RawDataError, match=r"refused to load global numpy\.lib\.npyio\.load"):
         read_cifar("cifar10", tmp_path, md5=None)
@@ -113,19 +117,25 @@ def test_path_traversal_member_is_refused(tmp_path, private_tmp):
 
 
 def test_archive_missing_a_batch_is_named(tmp_path):
-    write_tar(tmp_path / "cifar-10-python.tar.gz", {"cifar-10-batches-py/batches.meta": official_pickle({"label_names": []})})
+    write_tar(
+        tmp_path / "cifar-10-python.tar.gz", {"cifar-10-batches-py/batches.meta": official_pickle({"label_names": []})}
+    )
     with pytest.raises(RawDataError, match="missing cifar-10-batches-py/data_batch_1"):
         read_cifar("cifar10", tmp_path, md5=None)
 
 
 def test_mnist_idx_files_round_trip_and_checksums(tmp_path):
     write_mnist(tmp_path, train=60, test=30)
-    with pytest.raises(RawDataError, match="train-images-idx3-ubyte.gz: MD5 .* published f68b3c2dcbeaaa9fbdd348bbdeb94873"):
+    with pytest.raises(
+        RawDataError, match="train-images-idx3-ubyte.gz: MD5 .* published f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    ):
         read_mnist(tmp_path)
     raw = read_mnist(tmp_path, verify_checksum=False)
     x, y = raw["train"]
     assert x.shape == (60, 1, 28, 28) and torch.equal(x[:, 0, 5, 5].long(), 20 * y + 5)
-    data = prepare_dataset("mnist", raw_dir=str(tmp_path), image_size=32, in_chans=3, val_fraction=0.5, verify_checksum=False)
+    data = prepare_dataset(
+        "mnist", raw_dir=str(tmp_path), image_size=32, in_chans=3, val_fraction=0.5, verify_checksum=False
+    )
     assert data.image_shape == (3, 32, 32) and len(data.splits["test"][1]) == 30 and len(data.splits["val"][1]) == 30
 
 
@@ -147,15 +157,16 @@ def test_mnist_truncated_or_wrong_magic_is_refused(tmp_path):
 def test_cifar_mnist_stacks_mnist_over_cifar_with_the_documented_splits(tmp_path):
     archive = write_cifar10(tmp_path, per_batch=20, test=40)
     write_mnist(tmp_path, train=60, test=30)
-    data = prepare_dataset("cifar_mnist", raw_dir=str(tmp_path), md5=md5sum(archive), verify_checksum=False,
-                           val_fraction=0.25, seed=0)
+    data = prepare_dataset(
+        "cifar_mnist", raw_dir=str(tmp_path), md5=md5sum(archive), verify_checksum=False, val_fraction=0.25, seed=0
+    )
     assert data.image_shape == (3, 64, 32) and data.class_names == ["automobile|0", "truck|1"]
     assert data.extra["parts"] == {"easy": {"rows": [0, 32]}, "hard": {"rows": [32, 64]}}
     cifar_cls = torch.tensor([1, 9])
     agreement = {}
     for split, (x, y) in data.splits.items():
-        mnist_cls = (x[:, 0, 10, 10].long() - 5) // 20          # easy part: MNIST pixel value encodes its digit
-        cifar_lbl = x[:, 0, 32, 0].long() // 10                   # hard part: CIFAR pixel (0,0) encodes its class
+        mnist_cls = (x[:, 0, 10, 10].long() - 5) // 20  # easy part: MNIST pixel value encodes its digit
+        cifar_lbl = x[:, 0, 32, 0].long() // 10  # hard part: CIFAR pixel (0,0) encodes its class
         assert torch.equal(x[:, :, 0, :], torch.zeros_like(x[:, :, 0, :]))  # MNIST padded by 2 with zeros
         assert set(mnist_cls.tolist()) <= {0, 1} and set(cifar_lbl.tolist()) <= {1, 9}
         agreement[split] = (float((mnist_cls == y).float().mean()), float((cifar_cls[y] == cifar_lbl).float().mean()))

@@ -74,7 +74,9 @@ def test_repacked_archive_that_runs_code_is_refused_with_the_override(tmp_path, 
     src = tmp_path / "src"
     src.mkdir()
     marker = tmp_path / "pwned"
-    evil = pickle.dumps({"data": _RunsCode(marker) if payload == "system" else _OtherCodec(), "labels": [0]}, protocol=2)
+    evil = pickle.dumps(
+        {"data": _RunsCode(marker) if payload == "system" else _OtherCodec(), "labels": [0]}, protocol=2
+    )
     archive = repack(write_cifar10(src), tmp_path / "cifar-10-python.tar.gz", 2, evil=evil)
     match = r"refused to load global (posix|os|nt)\.system" if payload == "system" else "refused _codecs.encode"
     with pytest.raises(RawDataError, match=match):
@@ -100,8 +102,13 @@ def test_switching_data_name_keeps_only_the_new_data_sets_options(tmp_path, capl
     from samlab.pipelines.data_preparation.nodes import prepare_data
 
     write_mnist(tmp_path, train=100, test=10)
-    digits_block = {"name": "digits", "image_size": 16, "in_chans": 1, "split": {"train": 0.7, "val": 0.15, "test": 0.15},
-                    "seed": 0}
+    digits_block = {
+        "name": "digits",
+        "image_size": 16,
+        "in_chans": 1,
+        "split": {"train": 0.7, "val": 0.15, "test": 0.15},
+        "seed": 0,
+    }
     data = prepare_data({**digits_block, "name": "mnist", "raw_dir": str(tmp_path), "verify_checksum": False})
     assert data.name == "mnist" and data.image_shape == (1, 16, 16)
     assert "'split' is an option of digits, dominoes, not of 'mnist': ignored" in caplog.text

@@ -29,8 +29,13 @@ def test_streamed_and_tensor_sets_answer_the_same_questions(imagenet):
     assert x.shape == (4, 3, 16, 16) and x.dtype == torch.float32 and y.tolist() == [0, 0, 1, 1]
     with pytest.raises(KeyError, match="no split 'val'"):
         make_loader(imagenet, "val", 4)
-    digits = prepare_dataset("digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
-    assert digits.split_names == ["train", "val", "test"] and digits.split_size("test") == digits.splits["test"][1].shape[0]
+    digits = prepare_dataset(
+        "digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0
+    )
+    assert (
+        digits.split_names == ["train", "val", "test"]
+        and digits.split_size("test") == digits.splits["test"][1].shape[0]
+    )
 
 
 def test_fixed_subset_is_the_first_images_through_the_eval_transform(imagenet):
@@ -41,7 +46,9 @@ def test_fixed_subset_is_the_first_images_through_the_eval_transform(imagenet):
     assert subset_indices(10, 3, order="first").tolist() == [0, 1, 2]
     r = subset_indices(10, 3, seed=1)
     assert r.tolist() == sorted(r.tolist()) and len(set(r.tolist())) == 3
-    digits = prepare_dataset("digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
+    digits = prepare_dataset(
+        "digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0
+    )
     images, labels = digits.splits["train"]
     xs, ys = load_subset(digits, "train", size=7, seed=3)
     idx = subset_indices(images.shape[0], 7, seed=3)
@@ -75,7 +82,9 @@ def test_centre_crop_takes_the_central_crop_pct_then_resizes():
 
 
 def test_tensor_set_shown_at_another_size(tmp_path):
-    digits = prepare_dataset("digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
+    digits = prepare_dataset(
+        "digits", image_size=8, in_chans=1, split={"train": 0.7, "val": 0.15, "test": 0.15}, seed=0
+    )
     digits.extra["input"] = {"size": 12, "crop_pct": 0.875, "train_scale": [0.5, 1.0]}
     assert digits.image_shape == (1, 12, 12)
     xt, _ = next(iter(make_loader(digits, "train", 5, train=True)))

@@ -38,11 +38,15 @@ def test_toy_features_carry_the_label_only_where_the_split_says():
     lin = LogisticRegression().fit(easy(data.splits["train"][0]), data.splits["train"][1].numpy())
     knn = KNeighborsClassifier(5).fit(hard(data.splits["train"][0]), data.splits["train"][1].numpy())
     assert _acc(lin, data, "easy_only_test", easy) > 0.97 and _acc(knn, data, "hard_only_test", hard) > 0.9
-    assert abs(_acc(lin, data, "hard_only_test", easy) - 0.5) < 0.1   # easy part random there
-    assert abs(_acc(knn, data, "easy_only_test", hard) - 0.5) < 0.1   # hard part random there
+    assert abs(_acc(lin, data, "hard_only_test", easy) - 0.5) < 0.1  # easy part random there
+    assert abs(_acc(knn, data, "easy_only_test", hard) - 0.5) < 0.1  # hard part random there
     # the spiral is not linearly separable: a linear probe on it is near chance
-    assert LogisticRegression().fit(hard(data.splits["train"][0]), data.splits["train"][1].numpy()).score(
-        hard(data.splits["hard_only_test"][0]), data.splits["hard_only_test"][1].numpy()) < 0.75
+    assert (
+        LogisticRegression()
+        .fit(hard(data.splits["train"][0]), data.splits["train"][1].numpy())
+        .score(hard(data.splits["hard_only_test"][0]), data.splits["hard_only_test"][1].numpy())
+        < 0.75
+    )
 
 
 def test_toy_is_seeded_and_saves_as_float_features(tmp_path):

@@ -6,8 +6,17 @@ import torch
 import torch.nn.functional as F
 
 from samlab.evaluate.corruptions import (
-    CIFAR_PARAMS, CORRUPTION_NAMES, IMAGENET_PARAMS, SEVERITIES, SKIPPED, available_corruptions, corrupt,
-    corruption_suite, gaussian_filter, jpeg_batch, plasma_fractal,
+    CIFAR_PARAMS,
+    CORRUPTION_NAMES,
+    IMAGENET_PARAMS,
+    SEVERITIES,
+    SKIPPED,
+    available_corruptions,
+    corrupt,
+    corruption_suite,
+    gaussian_filter,
+    jpeg_batch,
+    plasma_fractal,
 )
 
 # Published constants under which pixel distance is not monotone in severity: CIFAR-10-C's elastic severity 1
@@ -27,7 +36,7 @@ def photos() -> torch.Tensor:
         p = torch.from_numpy(load_sample_images().images[k % 2].copy()).permute(2, 0, 1).float()[None]
         p = F.interpolate(p, scale_factor=0.25, mode="area")[0]
         i, j = rng.integers(0, p.shape[1] - 32), rng.integers(0, p.shape[2] - 32)
-        out.append(p[:, i: i + 32, j: j + 32])
+        out.append(p[:, i : i + 32, j : j + 32])
     return torch.stack(out).round().to(torch.uint8)
 
 

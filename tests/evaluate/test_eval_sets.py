@@ -68,24 +68,38 @@ def test_robustness_sets_of_a_streamed_imagenet_are_file_lists_scored_as_the_pap
     write_class_folders(tmp_path / "r", WNIDS[:2], per_class=2, size=20)
     write_class_folders(tmp_path / "sketch", WNIDS, per_class=1, size=20)
     prepared = prepare_dataset("image_folder", root=str(tmp_path / "imagenet"), image_size=16)
-    cfg = {"imagenet_real": {"format": "real", "root": str(tmp_path / "imagenet/val"), "labels": str(tmp_path / "real.json")},
-           "imagenet_v2": {"format": "class_index", "root": str(tmp_path / "v2")},
-           "imagenet_r": {"format": "class_folders", "root": str(tmp_path / "r"), "masked": "both"},
-           "imagenet_sketch": {"format": "class_folders", "root": str(tmp_path / "sketch")},
-           "imagenet_c": {"format": "corruption_folders", "root": str(tmp_path / "absent"), "optional": True}}
+    cfg = {
+        "imagenet_real": {
+            "format": "real",
+            "root": str(tmp_path / "imagenet/val"),
+            "labels": str(tmp_path / "real.json"),
+        },
+        "imagenet_v2": {"format": "class_index", "root": str(tmp_path / "v2")},
+        "imagenet_r": {"format": "class_folders", "root": str(tmp_path / "r"), "masked": "both"},
+        "imagenet_sketch": {"format": "class_folders", "root": str(tmp_path / "sketch")},
+        "imagenet_c": {"format": "corruption_folders", "root": str(tmp_path / "absent"), "optional": True},
+    }
     sets = build_robustness_sets(prepared, eval_sets=cfg)
     assert sets.splits == {}
-    assert list(sets.extra["file_sets"]) == ["test|none|0", "imagenet_real|none|0", "imagenet_v2|none|0",
-                                             "imagenet_r|none|0", "imagenet_r_2|none|0", "imagenet_sketch|none|0"]
+    assert list(sets.extra["file_sets"]) == [
+        "test|none|0",
+        "imagenet_real|none|0",
+        "imagenet_v2|none|0",
+        "imagenet_r|none|0",
+        "imagenet_r_2|none|0",
+        "imagenet_sketch|none|0",
+    ]
     assert sets.extra["file_sets"]["imagenet_r_2|none|0"]["mask"] == [0, 1]
     json.dumps(sets.extra)  # JSON-able: file lists, not pixels
     # a classifier by mean colour, in normalised space: compute each class's centre from its val images
     from samlab.data import make_loader
+
     xs, ys = zip(*make_loader(prepared, "test", 12, num_workers=0))
     x, y = torch.cat(xs), torch.cat(ys)
     centres = torch.stack([x[y == k].mean(dim=(0, 2, 3)) for k in range(6)])
-    table = evaluate_file_sets(ColourModel(centres), sets.extra["file_sets"], prepared.mean, prepared.std, 4,
-                               num_workers=0).set_index("test_set")
+    table = evaluate_file_sets(
+        ColourModel(centres), sets.extra["file_sets"], prepared.mean, prepared.std, 4, num_workers=0
+    ).set_index("test_set")
     assert table.loc["test", "accuracy"] == 1.0 and table.loc["test", "n"] == 12
     assert table.loc["imagenet_real", "n"] == 8 and np.isnan(table.loc["imagenet_real", "nll"])
     assert table.loc["imagenet_v2", "accuracy"] == 1.0 and table.loc["imagenet_r_2", "n"] == 4

@@ -26,13 +26,24 @@ def test_ece_by_hand():
 
 
 def _table(rows):
-    return pd.DataFrame([{"model": m, "test_set": "test", "corruption": c, "severity": s, "error": e}
-                         for m, c, s, e in rows])
+    return pd.DataFrame(
+        [{"model": m, "test_set": "test", "corruption": c, "severity": s, "error": e} for m, c, s, e in rows]
+    )
 
 
 def test_mce_and_relative_mce_by_hand():
-    rows = [("sgd", "none", 0, 0.1), ("sgd", "a", 1, 0.2), ("sgd", "a", 2, 0.4), ("sgd", "b", 1, 0.3), ("sgd", "b", 2, 0.5),
-            ("sam", "none", 0, 0.05), ("sam", "a", 1, 0.1), ("sam", "a", 2, 0.3), ("sam", "b", 1, 0.3), ("sam", "b", 2, 0.3)]
+    rows = [
+        ("sgd", "none", 0, 0.1),
+        ("sgd", "a", 1, 0.2),
+        ("sgd", "a", 2, 0.4),
+        ("sgd", "b", 1, 0.3),
+        ("sgd", "b", 2, 0.5),
+        ("sam", "none", 0, 0.05),
+        ("sam", "a", 1, 0.1),
+        ("sam", "a", 2, 0.3),
+        ("sam", "b", 1, 0.3),
+        ("sam", "b", 2, 0.3),
+    ]
     out = corruption_errors(_table(rows), baseline="sgd").set_index(["model", "corruption"])
     assert out.loc[("sam", "a"), "ce"] == pytest.approx(0.4 / 0.6)
     assert out.loc[("sam", "b"), "ce"] == pytest.approx(0.6 / 0.8)
@@ -40,7 +51,9 @@ def test_mce_and_relative_mce_by_hand():
     # relative: Σ(err − clean): sgd a 0.4, b 0.6; sam a 0.05 + 0.25, b 0.25 + 0.25
     assert out.loc[("sam", "a"), "relative_ce"] == pytest.approx(0.3 / 0.4)
     assert out.loc[("sam", "mean"), "relative_ce"] == pytest.approx((0.75 + 0.5 / 0.6) / 2)
-    assert out.loc[("sgd", "mean"), "ce"] == pytest.approx(1.0) and out.loc[("sgd", "mean"), "relative_ce"] == pytest.approx(1.0)
+    assert out.loc[("sgd", "mean"), "ce"] == pytest.approx(1.0) and out.loc[
+        ("sgd", "mean"), "relative_ce"
+    ] == pytest.approx(1.0)
     assert list(dict.fromkeys(out.index.get_level_values("model"))) == ["sgd", "sam"]
     with pytest.raises(ValueError, match="baseline"):
         corruption_errors(_table(rows), baseline="obf")
@@ -59,11 +72,19 @@ class _Lookup(nn.Module):
 
 def test_evaluate_sets_rows_nll_ece_and_class_masking():
     images = torch.arange(4, dtype=torch.uint8).view(4, 1, 1, 1).expand(4, 1, 2, 2).contiguous()
-    sets = {set_key("test"): (images, LABELS), set_key("test", "fog", 3): (images, LABELS),
-            set_key("folder"): (images, LABELS)}
-    table = evaluate_sets(_Lookup(PROBS.log()), sets, lambda x: x.float(), batch_size=3,
-                          class_subsets={"folder": [1, 2]}, n_bins=2)
-    assert list(zip(table.test_set, table.corruption, table.severity)) == [("test", "none", 0), ("test", "fog", 3), ("folder", "none", 0)]
+    sets = {
+        set_key("test"): (images, LABELS),
+        set_key("test", "fog", 3): (images, LABELS),
+        set_key("folder"): (images, LABELS),
+    }
+    table = evaluate_sets(
+        _Lookup(PROBS.log()), sets, lambda x: x.float(), batch_size=3, class_subsets={"folder": [1, 2]}, n_bins=2
+    )
+    assert list(zip(table.test_set, table.corruption, table.severity)) == [
+        ("test", "none", 0),
+        ("test", "fog", 3),
+        ("folder", "none", 0),
+    ]
     row = table.iloc[0]
     assert row.accuracy == pytest.approx(0.5) and row.error == pytest.approx(0.5) and row.ece == pytest.approx(0.175)
     assert row.nll == pytest.approx(-(math.log(0.9) + math.log(0.1) + math.log(0.6) + math.log(0.3)) / 4, rel=1e-5)
@@ -78,8 +99,13 @@ def _prepared(n=4, size=8):
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
     y = torch.tensor([0, 1, 2, 1])[:n]
-    return PreparedData("tiny", {"train": (x, y), "test": (x.clone(), y.clone()), "hard_only_test": (x.flip(0), y)},
-                        (0.5,) * 3, (0.25,) * 3, ["a", "b", "c"])
+    return PreparedData(
+        "tiny",
+        {"train": (x, y), "test": (x.clone(), y.clone()), "hard_only_test": (x.flip(0), y)},
+        (0.5,) * 3,
+        (0.25,) * 3,
+        ["a", "b", "c"],
+    )
 
 
 def test_build_sets_reads_cifar_c_files_generates_the_rest_and_adds_shifted_sets(tmp_path):
@@ -88,8 +114,14 @@ def test_build_sets_reads_cifar_c_files_generates_the_rest_and_adds_shifted_sets
     np.save(tmp_path / "gaussian_noise.npy", files)
     np.save(tmp_path / "labels.npy", np.tile([2, 0, 1, 1], 5).astype(np.uint8))
     sets = build_robustness_sets(prepared, ["gaussian_noise", "contrast"], [1, 5], corrupted_npy=str(tmp_path))
-    assert set(sets.splits) == {"test|none|0", "test|gaussian_noise|1", "test|gaussian_noise|5", "test|contrast|1",
-                                "test|contrast|5", "hard_only_test|none|0"}
+    assert set(sets.splits) == {
+        "test|none|0",
+        "test|gaussian_noise|1",
+        "test|gaussian_noise|5",
+        "test|contrast|1",
+        "test|contrast|5",
+        "hard_only_test|none|0",
+    }
     x5, y5 = sets.splits["test|gaussian_noise|5"]
     assert torch.equal(x5, torch.from_numpy(files[16:20]).permute(0, 3, 1, 2)) and y5.tolist() == [2, 0, 1, 1]
     assert json.loads(sets.extra["corruption_sources"]) == {"gaussian_noise": "npy", "contrast": "generated"}

@@ -35,7 +35,8 @@ def test_relabelled_targets(digits):
     assert target.class_names == ["even", "odd"]
     assert torch.equal(target.splits["train"][1], digits.splits["train"][1] % 2)
     assert make_target(digits, "at_least_5").splits["test"][1].float().mean() == pytest.approx(
-        (digits.splits["test"][1] >= 5).float().mean().item())
+        (digits.splits["test"][1] >= 5).float().mean().item()
+    )
     with pytest.raises(ValueError, match="unknown transfer target"):
         make_target(digits, "imagenet_21k")
 
@@ -43,13 +44,34 @@ def test_relabelled_targets(digits):
 def test_finetune_with_a_fresh_head_beats_chance_with_sgd_and_with_sam(digits, checkpoint):
     target = make_target(digits, "parity")
     x, y = target.splits["train"]
-    target = PreparedData(target.name, {"train": (x[:400], y[:400]), "test": target.splits["test"]}, target.mean,
-                          target.std, target.class_names)
+    target = PreparedData(
+        target.name,
+        {"train": (x[:400], y[:400]), "test": target.splits["test"]},
+        target.mean,
+        target.std,
+        target.class_names,
+    )
     before = {k: v.clone() for k, v in checkpoint["state_dict"].items()}
-    rows = transfer_table(checkpoint, target, {
-        "sgd": {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "epochs": 3, "batch_size": 32, "device": "cpu"},
-        "sam": {"optimizer": {"name": "sam", "lr": 0.05, "momentum": 0.9, "rho": 0.05}, "epochs": 3, "batch_size": 32, "device": "cpu"},
-    }, {"C": 1.0, "max_iter": 500, "device": "cpu"}, source_name="random_cnn")
+    rows = transfer_table(
+        checkpoint,
+        target,
+        {
+            "sgd": {
+                "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+                "epochs": 3,
+                "batch_size": 32,
+                "device": "cpu",
+            },
+            "sam": {
+                "optimizer": {"name": "sam", "lr": 0.05, "momentum": 0.9, "rho": 0.05},
+                "epochs": 3,
+                "batch_size": 32,
+                "device": "cpu",
+            },
+        },
+        {"C": 1.0, "max_iter": 500, "device": "cpu"},
+        source_name="random_cnn",
+    )
     assert [r["method"] for r in rows] == ["finetune_sgd", "finetune_sam", "linear_probe"]
     for row in rows:
         assert row["accuracy"] > 0.75, row  # chance is ~0.5
@@ -84,8 +106,13 @@ def test_probe_reports_accuracy(digits, checkpoint):
 def test_recipes_run_only_from_their_source_and_a_file_can_be_the_source(digits, checkpoint, tmp_path):
     target = make_target(digits, "parity")
     x, y = target.splits["train"]
-    target = PreparedData(target.name, {"train": (x[:64], y[:64]), "test": target.splits["test"]}, target.mean,
-                          target.std, target.class_names)
+    target = PreparedData(
+        target.name,
+        {"train": (x[:64], y[:64]), "test": target.splits["test"]},
+        target.mean,
+        target.std,
+        target.class_names,
+    )
     recipe = {"optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}, "epochs": 1, "batch_size": 32, "device": "cpu"}
     recipes = {"from_sam": {**recipe, "source": "sam"}, "from_any": recipe}
     assert [r["method"] for r in transfer_table(checkpoint, target, recipes, None, "vanilla")] == ["finetune_from_any"]
@@ -104,7 +131,14 @@ def test_a_target_of_another_size_must_be_shown_at_the_model_size(digits, checkp
     recipe = {"optimizer": {"name": "sgd", "lr": 0.05}, "epochs": 1, "batch_size": 32, "device": "cpu"}
     with pytest.raises(ValueError, match="input: {size: 16"):
         finetune(checkpoint, small, recipe)
-    shown = make_target(small, "digits", image_size=8, in_chans=1, split={"train": 0.7, "test": 0.3}, seed=0,
-                        input={"size": 16, "crop_pct": 1.0, "train_scale": [0.5, 1.0]})
+    shown = make_target(
+        small,
+        "digits",
+        image_size=8,
+        in_chans=1,
+        split={"train": 0.7, "test": 0.3},
+        seed=0,
+        input={"size": 16, "crop_pct": 1.0, "train_scale": [0.5, 1.0]},
+    )
     assert shown.image_shape == (1, 16, 16)
     assert 0 <= finetune(checkpoint, shown, recipe)["accuracy"] <= 1

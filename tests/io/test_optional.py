@@ -16,6 +16,11 @@ def test_missing_data_loads_none_then_round_trips(tmp_path):
 
 def test_built_from_catalog_config(tmp_path):
     pd.DataFrame({"x": [3]}).to_csv(tmp_path / "x.csv", index=False)
-    ds = AbstractDataset.from_config("t", {"type": "samlab.io.OptionalDataset",
-                                           "dataset": {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "x.csv")}})
+    ds = AbstractDataset.from_config(
+        "t",
+        {
+            "type": "samlab.io.OptionalDataset",
+            "dataset": {"type": "pandas.CSVDataset", "filepath": str(tmp_path / "x.csv")},
+        },
+    )
     assert isinstance(ds.dataset, CSVDataset) and ds.load()["x"].tolist() == [3]

@@ -20,18 +20,31 @@ def test_gpu_steps_quick_run_prints_every_table(capsys, monkeypatch):
     monkeypatch.setattr(gpu_steps.timm, "create_model", lambda name, num_classes: _tiny(num_classes))
     gpu_steps.main(["--device", "cpu", "--quick"])
     out = capsys.readouterr().out
-    for row in ("| fp32 | sam |", "| bf16 | sam |", "| fp16 + GradScaler | sam |", "| bf16 channels_last | sam |",
-                "share producing batches"):
+    for row in (
+        "| fp32 | sam |",
+        "| bf16 | sam |",
+        "| fp16 + GradScaler | sam |",
+        "| bf16 channels_last | sam |",
+        "share producing batches",
+    ):
         assert row in out, row
 
 
 def _tiny(num_classes: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=4), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(4, num_classes))
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=4),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, num_classes),
+    )
 
 
-@pytest.mark.parametrize(("impl", "samlab"), [("loop sam", "samlab sam"), ("loop asam", "samlab asam"),
-                                              ("pytorch_optimizer gsam", "samlab gsam")])
+@pytest.mark.parametrize(
+    ("impl", "samlab"),
+    [("loop sam", "samlab sam"), ("loop asam", "samlab asam"), ("pytorch_optimizer gsam", "samlab gsam")],
+)
 def test_benchmark_peers_compute_samlabs_step(impl, samlab):
     torch.manual_seed(0)
     models = [_tiny(3).double() for _ in range(2)]

@@ -43,7 +43,10 @@ def test_sam_trains_at_least_as_well_as_sgd_under_label_noise():
         model = train(name, Xtr, ytr, **cfg)
         with torch.no_grad():
             logits = model(Xte)
-            results[name] = (float(nn.functional.cross_entropy(logits, yte)), float((logits.argmax(1) == yte).float().mean()))
+            results[name] = (
+                float(nn.functional.cross_entropy(logits, yte)),
+                float((logits.argmax(1) == yte).float().mean()),
+            )
     assert results["sam"][1] > 0.85 and results["sgd"][1] > 0.8, results
     assert results["sam"][0] < results["sgd"][0], results  # lower held-out loss
     assert results["sam"][1] >= results["sgd"][1] - 0.01, results

@@ -54,8 +54,13 @@ def _train(model, name, cfg, batches, forward_model=None):
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=300))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=300),
+    )
     calls = []
     original = dist.all_reduce
 
@@ -76,8 +81,9 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     # fp16: rank 1's ascent pass overflows in the first update only; both ranks must skip it together
     model = _model()
     ddp = nn.parallel.DistributedDataParallel(model)
-    opt = create_optimizer("sam", model, lr=0.1, momentum=0.9, rho=0.3,
-                           grad_scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10))
+    opt = create_optimizer(
+        "sam", model, lr=0.1, momentum=0.9, rho=0.3, grad_scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    )
     skipped, calls_made = [], [0]
 
     def loss(out, t):

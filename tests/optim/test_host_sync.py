@@ -56,7 +56,10 @@ CASES = {
     "lsam": ("lsam", {"perturb": ["head."]}),
     "m_sharpness": ("sam", {"perturbation_batch_size": 4}),
     "accumulation": ("gsam", {"perturbation_batch_size": 4, "accum_steps": 2}),
-    "clipping_shrink_perturb": ("sam", {"max_grad_norm": 1.0, "shrink_perturb": 1e-3, "base": "sgdw", "weight_decay": 0.1}),
+    "clipping_shrink_perturb": (
+        "sam",
+        {"max_grad_norm": 1.0, "shrink_perturb": 1e-3, "base": "sgdw", "weight_decay": 0.1},
+    ),
 }
 
 

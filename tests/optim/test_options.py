@@ -36,12 +36,17 @@ def test_gsam_backup_with_asam_equals_hand_computed_step(problem, placement, bac
     X, y, w = problem
     rho, alpha, lr = 0.5, 0.3, 0.1
     model = linear_model(w)
-    opt = SAM(torch.optim.SGD(model.parameters(), lr=lr), rho=rho, adaptive=placement,
-              gsam=GSAMCorrection(alpha, backup=backup))
+    opt = SAM(
+        torch.optim.SGD(model.parameters(), lr=lr),
+        rho=rho,
+        adaptive=placement,
+        gsam=GSAMCorrection(alpha, backup=backup),
+    )
     opt.forward_backward(model, X, y, mse)
     opt.step()
-    torch.testing.assert_close(weights(model), gsam_asam_expected(w, X, y, rho, alpha, lr, placement, backup),
-                               atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        weights(model), gsam_asam_expected(w, X, y, rho, alpha, lr, placement, backup), atol=1e-12, rtol=0
+    )
     assert opt.extra_buffers() == 2
 
 
@@ -53,16 +58,21 @@ def test_gsam_raw_backup_is_the_default_and_differs_from_gradient_with_asam(prob
         assert opt.gsam.backup == cfg.get("gsam_backup", "raw")
         opt.forward_backward(model, X, y, mse)
         opt.step()
-    torch.testing.assert_close(weights(a), gsam_asam_expected(w, X, y, 0.5, 0.4, 0.1, "before", "raw"), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        weights(a), gsam_asam_expected(w, X, y, 0.5, 0.4, 0.1, "before", "raw"), atol=1e-12, rtol=0
+    )
     assert not torch.allclose(weights(a), weights(b))
 
 
-@pytest.mark.parametrize(("cfg", "message"), [
-    ({"alpha": 0.3, "gsam_backup": "scaled"}, "GSAM backup must be one of"),
-    ({"alpha": 0.3, "gsam_backup": "raw", "backup_normalized": True}, "contradicts"),
-    ({"gsam_backup": "raw"}, "set alpha too"),
-    ({"shrink_perturb": 1.5}, r"shrink_perturb must be in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"alpha": 0.3, "gsam_backup": "scaled"}, "GSAM backup must be one of"),
+        ({"alpha": 0.3, "gsam_backup": "raw", "backup_normalized": True}, "contradicts"),
+        ({"gsam_backup": "raw"}, "set alpha too"),
+        ({"shrink_perturb": 1.5}, r"shrink_perturb must be in \[0, 1\]"),
+    ],
+)
 def test_bad_gsam_and_shrink_perturb_options_are_refused(cfg, message):
     with pytest.raises(ValueError, match=message):
         create_optimizer("sam", nn.Linear(2, 2), lr=0.1, **cfg)
@@ -192,8 +202,11 @@ def test_asam_with_eta_zero_equals_hand_computed_step(problem, placement):
     assert (w < 0).any()
     rho, lr = 0.4, 0.1
     g, a = grad_ls(w, X, y), w.abs()
-    e = {"before": rho * a * g / (a * g).norm(), "after": rho * a * g / g.norm(),
-         "both": rho * a * a * g / (a * g).norm()}[placement]
+    e = {
+        "before": rho * a * g / (a * g).norm(),
+        "after": rho * a * g / g.norm(),
+        "both": rho * a * a * g / (a * g).norm(),
+    }[placement]
     model = linear_model(w)
     opt = SAM(torch.optim.SGD(model.parameters(), lr=lr), rho=rho, adaptive=placement)
     stats = opt.forward_backward(model, X, y, mse)

@@ -82,7 +82,7 @@ def test_fp16_overflow_in_either_pass_skips_the_whole_update(name, bad):
     scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     opt = create_optimizer(name, model, lr=0.1, momentum=0.9, grad_scaler=scaler)
     before = [p.detach().clone() for p in model.parameters()]
-    (x, y), = batches(1)
+    ((x, y),) = batches(1)
     stats = opt.forward_backward(model, x, y, InfOnCall(*bad))
     assert stats.overflow == (name != "sgd" and bad == (1,))
     opt.step()
@@ -115,7 +115,7 @@ def test_bf16_autocast_runs_both_passes():
     torch.manual_seed(0)
     model = bn_mlp()
     opt = create_optimizer("sam", model, lr=0.1)
-    (x, y), = batches(1)
+    ((x, y),) = batches(1)
     stats = opt.forward_backward(model, x, y, nn.functional.cross_entropy, autocast=torch.bfloat16)
     assert stats.logits.dtype == torch.bfloat16 and stats.perturbed_loss is not None
     opt.step()
@@ -128,7 +128,7 @@ def test_extra_memory_is_one_backup_for_sam_and_two_for_gsam():
     assert create_optimizer("sam", model, lr=0.1).extra_buffers() == 1
     assert create_optimizer("gsam", model, lr=0.1).extra_buffers() == 2
     opt = create_optimizer("sam", model, lr=0.1, perturbation_batch_size=4)
-    (x, y), = batches(1)
+    ((x, y),) = batches(1)
     opt.forward_backward(model, x, y, nn.functional.cross_entropy)
     assert opt.extra_buffers() == 2  # + the chunk accumulator, only when m < batch
 

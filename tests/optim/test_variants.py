@@ -118,8 +118,15 @@ def test_obf_gamma_to_zero_is_the_closed_form(classification):
     aW, ab = ce_grads(W + rho * gW / norm, b + rho * gb / norm, X, y)
     for predictions in ("sigmoid", "softmax"):
         model = softmax_linear(W, b)
-        _, stats = sam_step(model, X, y, lr=lr, loss=nn.functional.cross_entropy, rho=rho,
-                            ascent=OBFAscent(gamma=1e-12, predictions=predictions))
+        _, stats = sam_step(
+            model,
+            X,
+            y,
+            lr=lr,
+            loss=nn.functional.cross_entropy,
+            rho=rho,
+            ascent=OBFAscent(gamma=1e-12, predictions=predictions),
+        )
         assert stats.ascent_loss == pytest.approx(closed_form, rel=1e-9)
         torch.testing.assert_close(model.weight.detach(), W - lr * aW, atol=1e-10, rtol=0)
         torch.testing.assert_close(model.bias.detach(), b - lr * ab, atol=1e-10, rtol=0)
@@ -138,7 +145,9 @@ def test_randsam_perturbation_has_norm_rho_and_no_ascent_backward(problem):
     model = linear_model(w)
     opt = create_optimizer("randsam", model, lr=0.1, momentum=0.0, rho=0.7, seed=3)
     seen = []
-    opt.register_perturbation_hook(lambda o, m, x, t: seen.append(torch.cat([e.detach().view(-1) for e in o.perturbation()])))
+    opt.register_perturbation_hook(
+        lambda o, m, x, t: seen.append(torch.cat([e.detach().view(-1) for e in o.perturbation()]))
+    )
     stats = opt.forward_backward(model, X, y, mse, return_perturbation=True)
     e = seen[0]
     assert float(e.detach().norm()) == pytest.approx(0.7, rel=1e-9)
@@ -322,7 +331,9 @@ def test_hooks_and_outputs_at_w_and_w_plus_e(problem):
     torch.testing.assert_close(stats.perturbed_logits.view(-1), X @ (w + e), atol=1e-12, rtol=0)
     torch.testing.assert_close(stats.perturbations[0][0].view(-1), e, atol=1e-12, rtol=0)
     assert stats.ascent_loss == pytest.approx(stats.loss)
-    assert stats.perturbed_loss - stats.loss == pytest.approx(float(((X @ (w + e) - y) ** 2).mean() - ((X @ w - y) ** 2).mean()), rel=1e-9)
+    assert stats.perturbed_loss - stats.loss == pytest.approx(
+        float(((X @ (w + e) - y) ** 2).mean() - ((X @ w - y) ** 2).mean()), rel=1e-9
+    )
 
 
 def test_batchnorm_stats_with_m_chunks_equal_one_clean_forward_per_chunk():
@@ -344,7 +355,9 @@ def test_batchnorm_stats_with_m_chunks_equal_one_clean_forward_per_chunk():
         assert int(m[1].num_batches_tracked) == 2
 
 
-@pytest.mark.parametrize("name", ["sam", "gsam", "asam", "obf", "gsam_obf", "asam_obf", "randsam", "lsam", "sgdw", "adamw"])
+@pytest.mark.parametrize(
+    "name", ["sam", "gsam", "asam", "obf", "gsam_obf", "asam_obf", "randsam", "lsam", "sgdw", "adamw"]
+)
 def test_every_variant_trains_a_small_classifier(name):
     import samlab  # noqa: F401
     from samlab.models import create_model

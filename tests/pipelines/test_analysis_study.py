@@ -8,8 +8,10 @@ import yaml
 
 from tests.conftest import kedro
 
-TINY_ANALYSIS = ("analysis.subset.size=64,analysis.hessian.iterations=3,analysis.trace.samples=2,"
-                 "analysis.m_sharpness.m=16,analysis.adaptive_sharpness.m=16")
+TINY_ANALYSIS = (
+    "analysis.subset.size=64,analysis.hessian.iterations=3,analysis.trace.samples=2,"
+    "analysis.m_sharpness.m=16,analysis.adaptive_sharpness.m=16"
+)
 
 
 @pytest.mark.slow
@@ -19,7 +21,14 @@ def test_analysis_measures_every_trained_variant(project):
     out = project / "data"
     summary = pd.read_csv(out / "08_reporting" / "analysis_summary.csv")
     assert list(summary["variant"]) == ["sgd", "sam"]
-    for col in ("hessian_top_eigenvalue", "hessian_trace", "m_sharpness", "adaptive_sharpness", "gini_real", "gini_phantom"):
+    for col in (
+        "hessian_top_eigenvalue",
+        "hessian_trace",
+        "m_sharpness",
+        "adaptive_sharpness",
+        "gini_real",
+        "gini_phantom",
+    ):
         assert summary[col].notna().all(), col
     # after 1 epoch the top-|λ| direction may have negative curvature; the trace and m-sharpness are positive
     assert (summary["hessian_top_eigenvalue"].abs() > 0).all() and (summary["m_sharpness"] > 0).all()
@@ -48,8 +57,13 @@ def _tiny_study(project):
     study["perturbation_batch_sizes"] = [1, 4, 16]
     study["seeds"] = [0, 1]
     study["forgetting_every"] = 10
-    study["measure"] = {"subset": {"size": 64}, "hessian": {"iterations": 3}, "trace": {"samples": 2},
-                        "m_sharpness": {"m": 16}, "adaptive_sharpness": {"m": 16}}
+    study["measure"] = {
+        "subset": {"size": 64},
+        "hessian": {"iterations": 3},
+        "trace": {"samples": 2},
+        "m_sharpness": {"m": 16},
+        "adaptive_sharpness": {"m": 16},
+    }
     study["correlation"]["permutations"] = 50
     study["perturbations"] = {"sam": {"name": "sam"}}
     toy = base["feature_study"]["toy"]
@@ -83,7 +97,9 @@ def test_study_population_and_correlation(project):
     sam = population.set_index("variant").loc["study_sam_m4_s0"]
     assert sam["forgetting_steps"] > 0 and sam["forgetting_output_kl"] > 0 and sam["forgetting_loss_increase"] > 0
     # per chunk: with m = 1 each chunk is one sample, which exposes no information about the inputs
-    assert (population.set_index("variant").loc[["study_sam_m1_s0", "study_sam_m1_s1"], "forgetting_info_clean"] == 0).all()
+    assert (
+        population.set_index("variant").loc[["study_sam_m1_s0", "study_sam_m1_s1"], "forgetting_info_clean"] == 0
+    ).all()
     assert pd.isna(population.set_index("variant").loc["study_sgd_s0", "forgetting_output_kl"])
     assert population["test_accuracy"].between(0.1, 1).all()
     corr = pd.read_csv(out / "study_correlation.csv").set_index("metric")
@@ -107,11 +123,19 @@ def test_study_population_and_correlation(project):
     assert (project / "data" / "06_models" / "tau" / f"{member.name}.pt").stat().st_size > 0
 
     features = pd.read_csv(out / "feature_study.csv").set_index("variant")
-    toy = [f"features_toy_k{k}_{o}_s{s}" for k in (2,) for o in ("sgd_rho0", "lsam_rho0p5", "sam_rho0p05") for s in (0, 1)]
+    toy = [
+        f"features_toy_k{k}_{o}_s{s}" for k in (2,) for o in ("sgd_rho0", "lsam_rho0p5", "sam_rho0p05") for s in (0, 1)
+    ]
     assert sorted(features.index) == sorted(toy + ["features_dominoes_sgd_rho0_s0", "features_dominoes_lsam_rho0p5_s0"])
     two = features.loc[toy]
-    for col in ("probe_easy_phi_accuracy", "probe_hard_phi_accuracy", "probe_hard_phi_hidden_accuracy", "gini_real",
-                "gini_phantom", "test_accuracy"):
+    for col in (
+        "probe_easy_phi_accuracy",
+        "probe_hard_phi_accuracy",
+        "probe_hard_phi_hidden_accuracy",
+        "gini_real",
+        "gini_phantom",
+        "test_accuracy",
+    ):
         assert two[col].between(0, 1).all(), col
     sgd = two[two["rho"] == 0]
     assert (sgd["probe_easy_phi_accuracy"] > 0.9).all()  # the easy feature is linearly separable
@@ -120,7 +144,9 @@ def test_study_population_and_correlation(project):
     lsam = summary[(summary.group == "toy_k2") & (summary.perturbation == "lsam") & (summary.metric == "phantom_ratio")]
     assert sorted(lsam["rho"]) == [0.0, 0.5] and (lsam["n"] == 2).all() and lsam["ci95"].notna().all()
     factors = pd.read_csv(out / "feature_lr_factors.csv")
-    assert len(factors) == 6 * (256 // 32) and {"factor_easy", "factor_hard", "perturbation", "rho"} <= set(factors.columns)
+    assert len(factors) == 6 * (256 // 32) and {"factor_easy", "factor_hard", "perturbation", "rho"} <= set(
+        factors.columns
+    )
     bins = pd.read_csv(out / "feature_lambda_bins.csv")
     assert set(bins["weights"]) == {"real", "phantom"} and bins["median_lambda"].between(0, 1).all()
     assert sorted(set(bins["epoch"])) == [1, 2] and two["gini_real_early"].between(0, 1).all()
@@ -147,8 +173,16 @@ def test_study_graph_is_fixed_and_not_in_default(project, monkeypatch):
     configure_project("samlab")
     study = pipelines["study"]
     assert not any(n.namespace for n in study.nodes)  # no namespace per member: partitions instead
-    assert {n.name for n in study.nodes} == {"run_tau_study", "collect_tau_study", "correlate", "run_obf_sweep",
-                                             "collect_obf_sweep", "run_feature_study", "collect_feature_study",
-                                             "plot_feature_study", "plot_tau_study"}
+    assert {n.name for n in study.nodes} == {
+        "run_tau_study",
+        "collect_tau_study",
+        "correlate",
+        "run_obf_sweep",
+        "collect_obf_sweep",
+        "run_feature_study",
+        "collect_feature_study",
+        "plot_feature_study",
+        "plot_tau_study",
+    }
     assert {"study_correlation", "obf_sweep", "feature_summary", "tau_member_rows"} <= study.all_outputs()
     assert not (study.all_outputs() & pipelines["__default__"].all_outputs())

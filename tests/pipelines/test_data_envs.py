@@ -15,8 +15,14 @@ from tests.conftest import HANG_TIMEOUT, REPO
 
 ENVS = {
     # env: (data set, file named in the error, model, epochs, global batch, sam rho)
-    "vit_s32": ("image_folder", r"data/01_raw/imagenet/train \(split 'train'\) not found", "vit_small_patch32_224", 300,
-                4096, 0.6),
+    "vit_s32": (
+        "image_folder",
+        r"data/01_raw/imagenet/train \(split 'train'\) not found",
+        "vit_small_patch32_224",
+        300,
+        4096,
+        0.6,
+    ),
     "resnet50": ("image_folder", r"data/01_raw/imagenet/train \(split 'train'\) not found", "resnet50", 90, 4096, 0.04),
 }
 
@@ -46,10 +52,14 @@ def test_base_stays_on_embedded_digits():
 
 @pytest.mark.slow
 def test_kedro_run_with_env_fails_clearly_without_the_archive(project):
-    proc = subprocess.run([sys.executable, "-m", "kedro", "run", "--pipelines", "data_preparation"],
-                          cwd=project, capture_output=True, text=True, timeout=HANG_TIMEOUT,
-                          env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true",
-                               "KEDRO_ENV": "resnet50"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--pipelines", "data_preparation"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=HANG_TIMEOUT,
+        env={**os.environ, "COLUMNS": "300", "KEDRO_DISABLE_TELEMETRY": "true", "KEDRO_ENV": "resnet50"},
+    )
     assert proc.returncode != 0
     out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
     assert "MissingRawFileError" in out and "data/01_raw/imagenet/train (split 'train') not found" in out

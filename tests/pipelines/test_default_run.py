@@ -50,8 +50,10 @@ def test_adding_a_variant_is_one_entry_of_the_variants_map(project):
     params = project / "conf" / "base" / "parameters_training.yml"
     text = params.read_text()
     assert text.rstrip().splitlines()[-1].startswith("      ")  # the file ends inside the `variants:` map
-    params.write_text(text + "\n  sam_wide:\n    model: {name: samlab_cnn}\n    optimizer: {name: sam, lr: 0.05, rho: 0.2}"
-                             "\n    training: {epochs: 1}\n")
+    params.write_text(
+        text + "\n  sam_wide:\n    model: {name: samlab_cnn}\n    optimizer: {name: sam, lr: 0.05, rho: 0.2}"
+        "\n    training: {epochs: 1}\n"
+    )
     kedro(project, "run", "--pipelines", "data_preparation")
     kedro(project, "run", "--namespaces", "sam_wide", "--params", "training.epochs=3")
     history = pd.read_csv(project / "data" / "07_model_output" / "sam_wide" / "history.csv")

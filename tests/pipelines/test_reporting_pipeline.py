@@ -15,11 +15,25 @@ from tests.conftest import REPO
 
 def test_the_graph_is_the_declared_list_whatever_has_run():
     p = create_pipeline(["sgd", "sam"])
-    assert {nd.name for nd in p.nodes} == {"plot_learning_curves", "plot_update_curves", "summarise_metrics", "dvc_metrics",
-                                           "plot_accuracy_bars", "build_report", *(f.name for f in FIGURE_NODES)}
-    assert p.inputs() == {"sgd.history", "sam.history", "sgd.metrics", "sam.metrics", "parameters",
-                          "sgd.update_curves_files", "sam.update_curves_files",
-                          *(ds for ds, _ in TABLES.values())}
+    assert {nd.name for nd in p.nodes} == {
+        "plot_learning_curves",
+        "plot_update_curves",
+        "summarise_metrics",
+        "dvc_metrics",
+        "plot_accuracy_bars",
+        "build_report",
+        *(f.name for f in FIGURE_NODES),
+    }
+    assert p.inputs() == {
+        "sgd.history",
+        "sam.history",
+        "sgd.metrics",
+        "sam.metrics",
+        "parameters",
+        "sgd.update_curves_files",
+        "sam.update_curves_files",
+        *(ds for ds, _ in TABLES.values()),
+    }
     assert all("reporting" in nd.tags for nd in p.nodes)
     by_name = {nd.name: nd for nd in p.nodes}
     assert by_name["plot_robustness"].outputs == ["robustness_heatmap", "severity_lines"]
@@ -38,20 +52,28 @@ def test_every_table_name_is_unique_and_no_figure_reuses_one():
     names = [ds for ds, _ in TABLES.values()]
     assert len(set(names)) == len(names)
     from samlab.pipelines.reporting.pipeline import REPORT_ORDER
+
     assert not set(names) & set(REPORT_ORDER)
 
 
 def test_hook_wraps_only_missing_free_inputs_of_reporting_nodes(tmp_path):
     present = CSVDataset(filepath=str(tmp_path / "present.csv"))
     present.save(pd.DataFrame({"a": [1]}))
-    catalog = DataCatalog({"present": present, "missing": CSVDataset(filepath=str(tmp_path / "missing.csv")),
-                           "made_here": CSVDataset(filepath=str(tmp_path / "made.csv")),
-                           "other_missing": CSVDataset(filepath=str(tmp_path / "other.csv"))})
-    pipeline = Pipeline([
-        node(lambda: pd.DataFrame({"b": [2]}), None, "made_here", name="make"),
-        node(lambda a, b, c: None, ["present", "missing", "made_here"], "report", name="r", tags=["reporting"]),
-        node(lambda x: None, "other_missing", "y", name="not_reporting"),
-    ])
+    catalog = DataCatalog(
+        {
+            "present": present,
+            "missing": CSVDataset(filepath=str(tmp_path / "missing.csv")),
+            "made_here": CSVDataset(filepath=str(tmp_path / "made.csv")),
+            "other_missing": CSVDataset(filepath=str(tmp_path / "other.csv")),
+        }
+    )
+    pipeline = Pipeline(
+        [
+            node(lambda: pd.DataFrame({"b": [2]}), None, "made_here", name="make"),
+            node(lambda a, b, c: None, ["present", "missing", "made_here"], "report", name="r", tags=["reporting"]),
+            node(lambda x: None, "other_missing", "y", name="not_reporting"),
+        ]
+    )
     OptionalReportInputs().before_pipeline_run({}, pipeline, catalog)
     assert isinstance(catalog.get("missing"), OptionalDataset) and catalog.load("missing") is None
     assert isinstance(catalog.get("present"), CSVDataset) and isinstance(catalog.get("made_here"), CSVDataset)

@@ -10,8 +10,7 @@ from tests.conftest import kedro
 @pytest.mark.slow
 def test_robustness_and_transfer_run_end_to_end(project, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny models on a shared CPU: one thread is the fast setting
-    kedro(project, "run", "--params",
-          "training.epochs=1,robustness.max_test_images=48,transfer.finetune.sgd.epochs=1")
+    kedro(project, "run", "--params", "training.epochs=1,robustness.max_test_images=48,transfer.finetune.sgd.epochs=1")
     out = project / "data"
     results = pd.read_csv(out / "08_reporting" / "robustness.csv")
     n_sets = 1 + 5 * len(available_corruptions())
@@ -27,7 +26,11 @@ def test_robustness_and_transfer_run_end_to_end(project, monkeypatch):
     assert mce.loc["sam", "mce"] == pytest.approx(ce.loc[("sam", "mean"), "ce"])
     transfer = pd.read_csv(out / "08_reporting" / "transfer.csv")
     assert list(zip(transfer["model"], transfer["method"])) == [
-        ("sgd", "finetune_sgd"), ("sgd", "linear_probe"), ("sam", "finetune_sgd"), ("sam", "linear_probe")]
+        ("sgd", "finetune_sgd"),
+        ("sgd", "linear_probe"),
+        ("sam", "finetune_sgd"),
+        ("sam", "linear_probe"),
+    ]
     assert (transfer["target"] == "digits-parity").all()
     assert transfer["accuracy"].gt(0.6).all(), transfer  # chance on even/odd is 0.5
 
@@ -42,5 +45,7 @@ def test_pipelines_have_one_namespace_per_variant(project, monkeypatch):
         assert {n.namespace for n in pipe.nodes} == {None, "sgd", "sam"}
         assert {"sgd.model", "sam.model", "prepared_data"} == pipe.inputs() - {f"params:{name}"}
         assert {f"sgd.{output}", f"sam.{output}"} <= pipe.all_outputs()
-    assert {"robustness_accuracy", "robustness_ce", "robustness_mce", "transfer_accuracy"} <= pipelines["__default__"].all_outputs()
+    assert {"robustness_accuracy", "robustness_ce", "robustness_mce", "transfer_accuracy"} <= pipelines[
+        "__default__"
+    ].all_outputs()
     assert {"robustness_accuracy", "robustness_mce", "transfer_accuracy"} <= pipelines["reporting"].inputs()

@@ -24,9 +24,13 @@ def test_perturbation_batch_sizes():
 
 
 def test_tau_population_members_and_optimizers():
-    study = {**COMMON, "optimizer_defaults": {"lr": 0.1, "rho": 0.2},
-             "perturbations": {"sam": {"name": "sam"}, "obf": {"name": "obf", "rho": 0.5}},
-             "baselines": {"sgd": {"name": "sgd"}}, "seeds": [0, 3]}
+    study = {
+        **COMMON,
+        "optimizer_defaults": {"lr": 0.1, "rho": 0.2},
+        "perturbations": {"sam": {"name": "sam"}, "obf": {"name": "obf", "rho": 0.5}},
+        "baselines": {"sgd": {"name": "sgd"}},
+        "seeds": [0, 3],
+    }
     members = {m.name: m for m in tau_population(study)}
     assert len(members) == 2 * 3 * 2 + 2
     obf = members["study_obf_m2_s3"]
@@ -37,14 +41,23 @@ def test_tau_population_members_and_optimizers():
     with pytest.raises(dataclasses.FrozenInstanceError):
         obf.seed = 1  # plain, frozen data
     with pytest.raises(ValueError, match="at least 3"):
-        tau_population({**study, "perturbations": {"sam": {"name": "sam"}}, "perturbation_batch_sizes": [4], "seeds": [0]})
+        tau_population(
+            {**study, "perturbations": {"sam": {"name": "sam"}}, "perturbation_batch_sizes": [4], "seeds": [0]}
+        )
     study["optimizer_defaults"]["lr"] = 9.0
     assert obf.optimizer["lr"] == 0.1  # members own copies of their settings
 
 
 def test_feature_population_has_sgd_as_rho_zero_at_every_complexity():
-    fs = {**COMMON, "data": {"name": "toy"}, "turns": [1.0, 2.5], "optimizer_defaults": {"lr": 0.1, "rho": 0.3},
-          "optimizers": {"lsam": {"name": "lsam"}, "sam": {"name": "sam"}}, "rhos": [0.1, 0.5], "seeds": [0, 1, 2]}
+    fs = {
+        **COMMON,
+        "data": {"name": "toy"},
+        "turns": [1.0, 2.5],
+        "optimizer_defaults": {"lr": 0.1, "rho": 0.3},
+        "optimizers": {"lsam": {"name": "lsam"}, "sam": {"name": "sam"}},
+        "rhos": [0.1, 0.5],
+        "seeds": [0, 1, 2],
+    }
     members = {m.name: m for m in feature_population("toy", fs)}
     assert len(members) == 2 * 3 * (1 + 2 * 2)
     m = members["features_toy_k2p5_lsam_rho0p5_s2"]
@@ -63,8 +76,9 @@ def test_obf_sweep_members_cover_the_grid_with_valid_names():
     study = {**COMMON, "optimizer_defaults": {"lr": 0.05, "rho": 0.1}}
     sweep = {"gammas": [1e-12, 0.5], "lambdas": [None, 0.3], "seeds": [0, 1], "optimizer_defaults": {"rho": 0.2}}
     members = {m.name: m for m in obf_population(sweep, study)}
-    assert sorted(members) == sorted(f"obf_g{g}_l{lam}_s{s}" for g in ("1em12", "0p5") for lam in ("auto", "0p3")
-                                     for s in (0, 1))
+    assert sorted(members) == sorted(
+        f"obf_g{g}_l{lam}_s{s}" for g in ("1em12", "0p5") for lam in ("auto", "0p3") for s in (0, 1)
+    )
     assert members["obf_g0p5_l0p3_s1"].optimizer == {"lr": 0.05, "rho": 0.2, "name": "obf", "gamma": 0.5, "lam": 0.3}
     assert members["obf_g1em12_lauto_s0"].optimizer["lam"] is None and members["obf_g1em12_lauto_s0"].kind == "score"
     with pytest.raises(ValueError, match=r"λ in \[0, 1\)"):

@@ -29,7 +29,8 @@ def test_checkpoints_every_epoch_resume_and_the_variants_environment(project, mo
 
     # what `kedro run --pipelines data_preparation` writes, without paying for a third kedro process
     PreparedDataDataset(str(project / "data" / "05_model_input" / "prepared.safetensors")).save(
-        prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0))
+        prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
+    )
     monkeypatch.setenv("KEDRO_ENV", "variants")  # the environment that adds obf to the variant list
     kedro(project, "run", "--namespaces", "obf", "--params", TINY)
     models = project / "data" / "06_models"
@@ -50,8 +51,17 @@ def test_checkpoints_every_epoch_resume_and_the_variants_environment(project, mo
 
 def test_variants_environment_adds_every_paper_variant():
     conf = REPO / "conf"
-    assert variant_names(run_parameters("variants", conf)) == ["sgd", "sam", "gsam", "asam", "obf", "gsam_obf",
-                                                              "asam_obf", "randsam", "lsam"]
+    assert variant_names(run_parameters("variants", conf)) == [
+        "sgd",
+        "sam",
+        "gsam",
+        "asam",
+        "obf",
+        "gsam_obf",
+        "asam_obf",
+        "randsam",
+        "lsam",
+    ]
     assert variant_names(run_parameters("local", conf)) == ["sgd", "sam"]  # the default run stays small
     assert run_parameters("variants", conf)["variants"]["sam"] == run_parameters("local", conf)["variants"]["sam"]
 
@@ -79,8 +89,9 @@ def test_an_env_with_another_variant_list_is_refused_before_any_node(monkeypatch
         VariantListCheck().after_context_created(context)
     monkeypatch.setenv("KEDRO_ENV", "variants")
     VariantListCheck().after_context_created(context)  # the same list: nothing to say
-    recipe = OmegaConfigLoader(conf_source=str(REPO / "conf"), base_env="base", default_run_env="local",
-                               env="study_cifar10")
+    recipe = OmegaConfigLoader(
+        conf_source=str(REPO / "conf"), base_env="base", default_run_env="local", env="study_cifar10"
+    )
     monkeypatch.delenv("KEDRO_ENV")
     VariantListCheck().after_context_created(SimpleNamespace(config_loader=recipe, env="study_cifar10"))  # same names
 

@@ -30,9 +30,27 @@ def test_two_ranks_of_the_sam_recipe_equal_one_process(recipe_project, monkeypat
     single = torch.load(model, weights_only=True)["state_dict"]
     model.unlink()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "KEDRO_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                           "-m", "kedro", *ARGS, "--params", params], check=False, cwd=recipe_project, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "-m",
+            "kedro",
+            *ARGS,
+            "--params",
+            params,
+        ],
+        check=False,
+        cwd=recipe_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     ranks = torch.load(model, weights_only=True)["state_dict"]
     assert single.keys() == ranks.keys()

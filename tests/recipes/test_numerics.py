@@ -10,9 +10,19 @@ import torch
 from samlab.models import create_model, load_backbone
 from samlab.train.losses import create_loss
 
-VIT = {"name": "vit_small_patch32_224", "class_token": False, "global_pool": "avg", "fc_norm": True,
-       "weight_init": "jax", "head_init": {"weight": 0.0, "bias": -10.0}, "img_size": 32, "patch_size": 8,
-       "embed_dim": 16, "depth": 1, "num_heads": 2}
+VIT = {
+    "name": "vit_small_patch32_224",
+    "class_token": False,
+    "global_pool": "avg",
+    "fc_norm": True,
+    "weight_init": "jax",
+    "head_init": {"weight": 0.0, "bias": -10.0},
+    "img_size": 32,
+    "patch_size": 8,
+    "embed_dim": 16,
+    "depth": 1,
+    "num_heads": 2,
+}
 
 
 def softplus(x: float) -> float:

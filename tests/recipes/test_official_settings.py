@@ -16,19 +16,47 @@ RANKS = 8  # the documented torchrun command: --nproc-per-node 8
 
 COMMON = {
     "vit_s32": {
-        "model": {"name": "vit_small_patch32_224", "class_token": False, "global_pool": "avg", "fc_norm": True,
-                  "weight_init": "jax", "head_init": {"weight": 0.0, "bias": -10.0}},
-        "training": {"seed": 42, "epochs": 300, "warmup_epochs": 32, "warmup_lr": 0.0, "schedule": "linear",
-                     "min_lr": 3e-5, "loss": "bce", "label_smoothing": 0.0},
+        "model": {
+            "name": "vit_small_patch32_224",
+            "class_token": False,
+            "global_pool": "avg",
+            "fc_norm": True,
+            "weight_init": "jax",
+            "head_init": {"weight": 0.0, "bias": -10.0},
+        },
+        "training": {
+            "seed": 42,
+            "epochs": 300,
+            "warmup_epochs": 32,
+            "warmup_lr": 0.0,
+            "schedule": "linear",
+            "min_lr": 3e-5,
+            "loss": "bce",
+            "label_smoothing": 0.0,
+        },
         "optimizer": {"lr": 3e-3, "weight_decay": 0.3, "max_grad_norm": 1.0},
-        "base": "adamw", "per_rank_batch": 512, "rho": 0.6, "rho_min": 0.0,
+        "base": "adamw",
+        "per_rank_batch": 512,
+        "rho": 0.6,
+        "rho_min": 0.0,
     },
     "resnet50": {
         "model": {"name": "resnet50"},
-        "training": {"seed": 42, "epochs": 90, "warmup_epochs": 16, "warmup_lr": 0.0, "schedule": "linear",
-                     "min_lr": 0.016, "loss": "ce", "label_smoothing": 0.0},
+        "training": {
+            "seed": 42,
+            "epochs": 90,
+            "warmup_epochs": 16,
+            "warmup_lr": 0.0,
+            "schedule": "linear",
+            "min_lr": 0.016,
+            "loss": "ce",
+            "label_smoothing": 0.0,
+        },
         "optimizer": {"lr": 1.6, "weight_decay": 1e-3, "momentum": 0.9},
-        "base": "sgdw", "per_rank_batch": 256, "rho": 0.04, "rho_min": 0.02,
+        "base": "sgdw",
+        "per_rank_batch": 256,
+        "rho": 0.04,
+        "rho_min": 0.02,
     },
 }
 
@@ -41,8 +69,11 @@ OFFICIAL = {
         "sam": ("sam", {"rho": 0.6, "rho_schedule": "lr_prop", "rho_min": 0.0}, {}),
         "sam_obf": ("obf", {"rho": 0.6, "gamma": 1.0}, {}),
         "randsam": ("randsam", {"rho": 0.6}, {}),
-        "gsam": ("gsam", {"rho": 0.6, "rho_schedule": "lr_prop", "rho_min": 0.0, "alpha": 0.4,
-                          "gsam_backup": "raw"}, {}),
+        "gsam": (
+            "gsam",
+            {"rho": 0.6, "rho_schedule": "lr_prop", "rho_min": 0.0, "alpha": 0.4, "gsam_backup": "raw"},
+            {},
+        ),
         "gsam_obf": ("gsam_obf", {"rho": 0.6, "gamma": 1.0, "alpha": 0.4, "gsam_backup": "normalized"}, {}),
         "asam": ("asam", {"rho": 6.0, "adaptive": "after"}, {}),
         "asam_obf": ("asam_obf", {"rho": 6.0, "adaptive": "after", "gamma": 1e-12}, {}),
@@ -54,8 +85,11 @@ OFFICIAL = {
         "sam": ("sam", {"rho": 0.04, "rho_schedule": "lr_prop", "rho_min": 0.02}, {}),
         "sam_obf": ("obf", {"rho": 0.04, "gamma": 1e-12}, {}),
         "randsam": ("randsam", {"rho": 0.04}, {}),
-        "gsam": ("gsam", {"rho": 0.04, "rho_schedule": "lr_prop", "rho_min": 0.02, "alpha": 0.01,
-                          "gsam_backup": "normalized"}, {}),
+        "gsam": (
+            "gsam",
+            {"rho": 0.04, "rho_schedule": "lr_prop", "rho_min": 0.02, "alpha": 0.01, "gsam_backup": "normalized"},
+            {},
+        ),
         "gsam_obf": ("gsam_obf", {"rho": 0.04, "gamma": 1e-12, "alpha": 0.01, "gsam_backup": "raw"}, {}),
         "asam": ("asam", {"rho": 0.8, "rho_schedule": "lr_prop", "rho_min": 0.4, "adaptive": "before"}, {}),
         "asam_obf": ("asam_obf", {"rho": 0.8, "adaptive": "before", "gamma": 1e-12}, {}),
@@ -67,8 +101,12 @@ TRANSFER = {
     "sam_to_sgd": ("sam", "sgd", {}, {"vit_s32": "bce", "resnet50": "ce"}),
     "obf_to_sgd": ("sam_obf", "sgd", {}, {"vit_s32": "bce", "resnet50": "ce"}),
     "vanilla_to_sam": ("vanilla", "sam", {"perturbation_batch_size": 64}, {"vit_s32": "bce", "resnet50": "bce"}),
-    "vanilla_to_sam_obf": ("vanilla", "obf", {"perturbation_batch_size": 64, "gamma": 1e-12},
-                           {"vit_s32": "bce", "resnet50": "bce"}),
+    "vanilla_to_sam_obf": (
+        "vanilla",
+        "obf",
+        {"perturbation_batch_size": 64, "gamma": 1e-12},
+        {"vit_s32": "bce", "resnet50": "bce"},
+    ),
 }
 TRANSFER_LR_RHO = {"vit_s32": (3e-3, 0.05), "resnet50": (0.01, 0.1)}
 
@@ -102,19 +140,31 @@ def test_every_official_pretraining_run_is_one_namespace_with_the_official_setti
         if "max_grad_norm" not in common["optimizer"]:
             expected["max_grad_norm"] = None
         for key in set(expected) | set(opt):
-            assert opt.get(key) == (pytest.approx(expected[key]) if isinstance(expected.get(key), float) else expected.get(key)), \
-                (env, run, key, opt.get(key), expected.get(key))
+            assert opt.get(key) == (
+                pytest.approx(expected[key]) if isinstance(expected.get(key), float) else expected.get(key)
+            ), (env, run, key, opt.get(key), expected.get(key))
 
 
 @pytest.mark.parametrize("env", sorted(OFFICIAL))
 def test_data_evaluation_and_sharpness_settings_are_the_official_ones(env):
     params = parameters(env)
-    assert params["data"] == {"name": "image_folder", "root": "data/01_raw/imagenet", "splits": {"train": "train", "test": "val"},
-                              "image_size": 224, "in_chans": 3, "train_scale": [0.05, 1.0], "crop_pct": 0.875}
+    assert params["data"] == {
+        "name": "image_folder",
+        "root": "data/01_raw/imagenet",
+        "splits": {"train": "train", "test": "val"},
+        "image_size": 224,
+        "in_chans": 3,
+        "train_scale": [0.05, 1.0],
+        "crop_pct": 0.875,
+    }
     sets = params["robustness"]["eval_sets"]
-    assert {k: v["format"] for k, v in sets.items()} == {"imagenet_real": "real", "imagenet_v2": "class_index",
-                                                          "imagenet_r": "class_folders", "imagenet_sketch": "class_folders",
-                                                          "imagenet_c": "corruption_folders"}
+    assert {k: v["format"] for k, v in sets.items()} == {
+        "imagenet_real": "real",
+        "imagenet_v2": "class_index",
+        "imagenet_r": "class_folders",
+        "imagenet_sketch": "class_folders",
+        "imagenet_c": "corruption_folders",
+    }
     assert sets["imagenet_r"]["masked"] == "both" and sets["imagenet_c"]["optional"] is True
     analysis = params["analysis"]
     assert analysis["subset"] == {"split": "train", "size": 8192, "seed": 0, "order": "first", "batch_size": 256}
@@ -137,6 +187,13 @@ def test_transfer_runs_are_the_official_fine_tunes(env):
         if name != "sgd":
             expected["rho"] = rho
         assert recipe["optimizer"] == expected, (run, recipe)
-        for key, value in {"epochs": 100, "warmup_epochs": 5, "schedule": "linear", "min_lr": 0.0, "batch_size": 512,
-                           "accum_steps": 1, "seed": 42}.items():
+        for key, value in {
+            "epochs": 100,
+            "warmup_epochs": 5,
+            "schedule": "linear",
+            "min_lr": 0.0,
+            "batch_size": 512,
+            "accum_steps": 1,
+            "seed": 42,
+        }.items():
             assert recipe[key] == value, (env, run, key)

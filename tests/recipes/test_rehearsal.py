@@ -40,8 +40,12 @@ def test_recipe_environment_runs_end_to_end(env, recipe_project, monkeypatch):
     got = sorted(zip(transfer["method"], transfer["target"]))
     assert got == sorted((f"finetune_{r}", t) for r in TRANSFER_RUNS for t in ("cifar10", "cifar100"))
     sources = dict(zip(transfer["method"], transfer["model"]))
-    assert sources == {"finetune_sam_to_sgd": f"{env}_sam", "finetune_obf_to_sgd": f"{env}_sam_obf",
-                       "finetune_vanilla_to_sam": f"{env}_vanilla", "finetune_vanilla_to_sam_obf": f"{env}_vanilla"}
+    assert sources == {
+        "finetune_sam_to_sgd": f"{env}_sam",
+        "finetune_obf_to_sgd": f"{env}_sam_obf",
+        "finetune_vanilla_to_sam": f"{env}_vanilla",
+        "finetune_vanilla_to_sam_obf": f"{env}_vanilla",
+    }
     assert transfer["n"].eq(20).all() and transfer["accuracy"].between(0, 1).all()
     analysis = pd.read_csv(out / "08_reporting" / "analysis_summary.csv")
     assert sorted(analysis["variant"]) == sorted(runs) and analysis["hessian_top_eigenvalue"].notna().all()

@@ -5,28 +5,63 @@ import pandas as pd
 import pytest
 
 from samlab.reporting import (
-    accuracy_bars, accuracy_table, balance_trajectory, gini, is_nothing_yet, learning_curves, lorenz_curves, lr_rescaling,
-    metric_vs_accuracy, obf_hyperparameters, probe_error_vs_rho, robustness_heatmap, severity_lines, split_seed,
+    accuracy_bars,
+    accuracy_table,
+    balance_trajectory,
+    gini,
+    is_nothing_yet,
+    learning_curves,
+    lorenz_curves,
+    lr_rescaling,
+    metric_vs_accuracy,
+    obf_hyperparameters,
+    probe_error_vs_rho,
+    robustness_heatmap,
+    severity_lines,
+    split_seed,
     tau_vs_m,
 )
 
-BUILDERS = [learning_curves, accuracy_bars, robustness_heatmap, severity_lines, metric_vs_accuracy, tau_vs_m,
-            lorenz_curves, probe_error_vs_rho, lr_rescaling, obf_hyperparameters, balance_trajectory]
+BUILDERS = [
+    learning_curves,
+    accuracy_bars,
+    robustness_heatmap,
+    severity_lines,
+    metric_vs_accuracy,
+    tau_vs_m,
+    lorenz_curves,
+    probe_error_vs_rho,
+    lr_rescaling,
+    obf_hyperparameters,
+    balance_trajectory,
+]
 
 
 def history(offset=0.0):
-    return pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [2.0, 1.0, 0.5], "val_loss": [2.1, 1.2, 0.9],
-                         "train_accuracy": [0.3, 0.6, 0.8], "val_accuracy": [0.3 + offset, 0.5, 0.7],
-                         "lr": [0.1, 0.05, 0.0], "rho": [0.05, 0.05, 0.05]})
+    return pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "train_loss": [2.0, 1.0, 0.5],
+            "val_loss": [2.1, 1.2, 0.9],
+            "train_accuracy": [0.3, 0.6, 0.8],
+            "val_accuracy": [0.3 + offset, 0.5, 0.7],
+            "lr": [0.1, 0.05, 0.0],
+            "rho": [0.05, 0.05, 0.05],
+        }
+    )
 
 
 def robustness():
-    rows = [{"model": m, "test_set": "test", "corruption": "none", "severity": 0, "accuracy": clean}
-            for m, clean in (("sgd", 0.9), ("sam", 0.95))]
+    rows = [
+        {"model": m, "test_set": "test", "corruption": "none", "severity": 0, "accuracy": clean}
+        for m, clean in (("sgd", 0.9), ("sam", 0.95))
+    ]
     for m, base in (("sgd", 0.8), ("sam", 0.85)):
         for c, shift in (("noise", 0.0), ("blur", -0.2)):
-            rows += [{"model": m, "test_set": "test", "corruption": c, "severity": s, "accuracy": base + shift - 0.1 * s}
-                     for s in (1, 2)]
+            rows += [
+                {"model": m, "test_set": "test", "corruption": c, "severity": s, "accuracy": base + shift - 0.1 * s}
+                for s in (1, 2)
+            ]
     rows.append({"model": "sam", "test_set": "hard_only", "corruption": "none", "severity": 0, "accuracy": 0.4})
     return pd.DataFrame(rows)
 
@@ -103,8 +138,14 @@ def test_robustness_table_with_a_wrong_schema_is_named():
 
 
 def test_metric_vs_accuracy_puts_tau_and_p_in_titles():
-    models = pd.DataFrame({"model": list("abcd") * 2, "accuracy": [0.1, 0.2, 0.3, 0.4] * 2,
-                           "metric": ["sharpness"] * 4 + ["kl"] * 4, "value": [4, 3, 2, 1, 1, 2, 3, 5]})
+    models = pd.DataFrame(
+        {
+            "model": list("abcd") * 2,
+            "accuracy": [0.1, 0.2, 0.3, 0.4] * 2,
+            "metric": ["sharpness"] * 4 + ["kl"] * 4,
+            "value": [4, 3, 2, 1, 1, 2, 3, 5],
+        }
+    )
     corr = pd.DataFrame({"metric": ["sharpness"], "tau": [-0.9], "p_value": [0.02]})
     fig = metric_vs_accuracy(models, corr)
     titles = [a.text for a in fig.layout.annotations]
@@ -121,32 +162,55 @@ def test_tau_vs_m_fills_only_significant_markers():
 
 def test_gini_of_hand_computed_lorenz_curves():
     f = np.array([0.25, 0.5, 0.75, 1.0])
-    assert gini(f, f) == pytest.approx(0.0)                       # equal weights
+    assert gini(f, f) == pytest.approx(0.0)  # equal weights
     assert gini(f, np.array([0, 0, 0, 1.0])) == pytest.approx(0.75)  # one sample holds everything (n = 4)
-    lorenz = pd.DataFrame({"variant": "m", "weights": ["real"] * 4 + ["phantom"] * 4, "fraction": list(f) * 2,
-                           "cumulative_share": [0, 0, 0, 1.0, *f]})
+    lorenz = pd.DataFrame(
+        {
+            "variant": "m",
+            "weights": ["real"] * 4 + ["phantom"] * 4,
+            "fraction": list(f) * 2,
+            "cumulative_share": [0, 0, 0, 1.0, *f],
+        }
+    )
     names = [t.name for t in lorenz_curves(lorenz).data]
     assert names == ["equality", "m real (Gini 0.750)", "m phantom (Gini 0.000)"]
 
 
 def test_probe_error_is_one_minus_accuracy_averaged_over_seeds():
-    table = pd.DataFrame({"variant": ["a", "b", "c", "d"], "rho": [0.0, 0.0, 0.1, 0.1], "feature": "hard",
-                          "accuracy": [0.6, 0.7, 0.8, 0.8]})
+    table = pd.DataFrame(
+        {
+            "variant": ["a", "b", "c", "d"],
+            "rho": [0.0, 0.0, 0.1, 0.1],
+            "feature": "hard",
+            "accuracy": [0.6, 0.7, 0.8, 0.8],
+        }
+    )
     trace = probe_error_vs_rho(table).data[0]
     assert trace.name == "hard feature" and np.allclose(trace.y, [0.35, 0.2])
     assert trace.error_y.array[0] == pytest.approx(np.std([0.4, 0.3], ddof=1))
 
 
 def test_lr_rescaling_draws_the_last_epoch_sorted():
-    table = pd.DataFrame({"variant": "lsam", "feature": [0, 1, 2, 0, 1, 2], "factor": [9, 9, 9, 1.0, 1.5, 0.5],
-                          "epoch": [1, 1, 1, 2, 2, 2]})
+    table = pd.DataFrame(
+        {
+            "variant": "lsam",
+            "feature": [0, 1, 2, 0, 1, 2],
+            "factor": [9, 9, 9, 1.0, 1.5, 0.5],
+            "epoch": [1, 1, 1, 2, 2, 2],
+        }
+    )
     trace = lr_rescaling(table).data[0]
     assert list(trace.y) == [1.5, 1.0, 0.5] and list(trace.text) == ["1", "0", "2"]
 
 
 def test_obf_figure_draws_swept_values_only():
-    table = pd.DataFrame({"gamma": [1e-12, 0.5, 1.0, 1.0, 1.0], "lambda": [0.1, 0.1, 0.1, 0.3, 0.5],
-                          "accuracy": [0.8, 0.82, 0.85, 0.83, 0.81]})
+    table = pd.DataFrame(
+        {
+            "gamma": [1e-12, 0.5, 1.0, 1.0, 1.0],
+            "lambda": [0.1, 0.1, 0.1, 0.3, 0.5],
+            "accuracy": [0.8, 0.82, 0.85, 0.83, 0.81],
+        }
+    )
     fig = obf_hyperparameters(table)
     assert [t.name for t in fig.data] == ["lambda = 0.1", "gamma = 1"]
     assert list(fig.data[0].y) == [0.8, 0.82, 0.85] and list(fig.data[1].x) == [0.1, 0.3, 0.5]
@@ -155,10 +219,14 @@ def test_obf_figure_draws_swept_values_only():
 
 
 def test_balance_trajectory_averages_seeds_and_draws_the_phantom_gap():
-    table = pd.DataFrame({"variant": ["sam_s0", "sam_s0", "sam_s1", "sam_s1", "sgd_s0", "sgd_s0"],
-                          "step": [10, 20, 10, 20, 10, 20],
-                          "gini_real": [0.4, 0.6, 0.6, 0.8, 0.5, 0.7],
-                          "gini_phantom": [0.3, 0.5, 0.3, 0.5, np.nan, np.nan]})
+    table = pd.DataFrame(
+        {
+            "variant": ["sam_s0", "sam_s0", "sam_s1", "sam_s1", "sgd_s0", "sgd_s0"],
+            "step": [10, 20, 10, 20, 10, 20],
+            "gini_real": [0.4, 0.6, 0.6, 0.8, 0.5, 0.7],
+            "gini_phantom": [0.3, 0.5, 0.3, 0.5, np.nan, np.nan],
+        }
+    )
     fig = balance_trajectory(table)
     by_name = {t.name: t for t in fig.data}
     assert set(by_name) == {"sam real", "sam phantom", "sam Δ", "sgd real"}  # SGD: no phantom line

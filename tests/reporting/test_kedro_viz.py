@@ -44,9 +44,14 @@ def viz(full_report):
     port = _free_port()
     log = open(full_report / "viz.log", "w")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1",
-                             "--port", str(port)], cwd=full_report, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kedro", "viz", "run", "--no-browser", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=full_report,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150
@@ -56,7 +61,9 @@ def viz(full_report):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"kedro viz did not serve: {(full_report / 'viz.log').read_text()[-3000:]}") from None
+                    raise AssertionError(
+                        f"kedro viz did not serve: {(full_report / 'viz.log').read_text()[-3000:]}"
+                    ) from None
                 time.sleep(0.5)
         yield base, main
     finally:
@@ -88,8 +95,17 @@ def test_api_lists_every_pipeline_with_readable_nodes_tags_and_previews(viz):
     base, main = viz
     assert {p["id"] for p in main["pipelines"]} == registered_pipelines()
     tasks = {n["name"] for n in main["nodes"] if n["type"] == "task"}
-    assert {"prepare_data", "train_model", "evaluate_model", "plot_learning_curves", "summarise_metrics",
-            "plot_robustness", "plot_correlation", "plot_obf", "build_report"} <= tasks
+    assert {
+        "prepare_data",
+        "train_model",
+        "evaluate_model",
+        "plot_learning_curves",
+        "summarise_metrics",
+        "plot_robustness",
+        "plot_correlation",
+        "plot_obf",
+        "build_report",
+    } <= tasks
     assert {"sam", "sgd"} <= {n["name"] for n in main["nodes"] if n["type"] == "modularPipeline"}
     assert {"data", "training", "evaluation", "reporting", "figure", "report"} <= {t["id"] for t in main["tags"]}
     figures = {n["name"]: n for n in main["nodes"] if n.get("dataset_type") == "plotly.json_dataset.JSONDataset"}
@@ -103,8 +119,9 @@ def test_page_renders_in_chromium(viz, tmp_path):
     require_browser()
     base, main = viz
     shot = tmp_path / "viz.png"
-    out = render(f"{base}/", shot, "return document.querySelectorAll('.pipeline-node').length;",
-                 wait_for=".pipeline-node")
+    out = render(
+        f"{base}/", shot, "return document.querySelectorAll('.pipeline-node').length;", wait_for=".pipeline-node"
+    )
     assert out.console_errors == [] and out.page_errors == [], (out.console_errors, out.page_errors)
     assert all("fonts.googleapis.com" in u for u in out.outside_requests), out.outside_requests  # web font only
     drawn = sum(1 for n in main["nodes"] if "__default__" in n["pipelines"] and n["type"] != "modularPipeline")

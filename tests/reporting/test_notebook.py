@@ -24,15 +24,26 @@ def test_notebook_reproduces_the_figures_of_the_default_run(default_run, tmp_pat
     (project / "notebooks").mkdir()
     shutil.copy2(NOTEBOOK, project / "notebooks" / NOTEBOOK.name)
     nb = nbformat.read(project / "notebooks" / NOTEBOOK.name, as_version=4)
-    NotebookClient(nb, timeout=HANG_TIMEOUT, kernel_name="python3",
-                   resources={"metadata": {"path": str(project / "notebooks")}}).execute()
-    text = "\n".join(o.get("text", "") if o.output_type == "stream" else str(o.get("data", {}).get("text/plain", ""))
-                     + str(o.get("data", {}).get("text/markdown", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    NotebookClient(
+        nb, timeout=HANG_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}
+    ).execute()
+    text = "\n".join(
+        o.get("text", "")
+        if o.output_type == "stream"
+        else str(o.get("data", {}).get("text/plain", "")) + str(o.get("data", {}).get("text/markdown", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "trained: ['sgd', 'sam']" in text
     assert "learning curves reproduced: True" in text
     assert "| sam | sam |" in text and "**" in text  # the summary with the best bolded
     assert "No OBF sweep yet" in text  # tables the default run does not write (the study's) are named, not drawn
-    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-               if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    figures = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "application/vnd.plotly.v1+json" in o.get("data", {})
+    ]
     assert len(figures) >= 2  # learning curves and accuracy bars

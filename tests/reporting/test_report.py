@@ -11,7 +11,6 @@ from tests.browser import distinct_colours, render, require_browser
 from tests.reporting.conftest import MISSING_TABLE
 
 
-
 # the page's figures as the browser drew them: plotly root per figure, its SVG size and drawn marks
 FIGURE_FACTS = """
   const figs = [...document.querySelectorAll('.js-plotly-plot')].map(el => {
@@ -40,7 +39,9 @@ def test_default_report_has_summary_curves_and_says_what_is_missing(default_run)
     out = default_run / "data" / "08_reporting"
     html = (out / "report.html").read_text()
     assert html.count("<script") == 1 + 7 and not re.search(r"<script[^>]*\bsrc=", html)  # plotly.js inline once
-    assert "7 of 12 figures have data" in html and "No OBF sweep yet" in html  # + update curves, robustness (2), Lorenz, LR scaling
+    assert (
+        "7 of 12 figures have data" in html and "No OBF sweep yet" in html
+    )  # + update curves, robustness (2), Lorenz, LR scaling
     assert re.search(r"<td>sam</td><td>sam</td>", html) and "name: samlab_cnn" in html  # summary + config
     fig = pio.from_json((out / "learning_curves.json").read_text())
     assert {"sgd val", "sam val", "sam rho"} <= {t.name for t in fig.data}

@@ -6,14 +6,29 @@ import pytest
 
 from samlab.study import feature_population, run_members, tau_population
 
-STUDY = {"data": {"name": "digits", "image_size": 8, "in_chans": 1, "seed": 0,
-                  "split": {"train": 0.5, "val": 0.1, "test": 0.4}},
-         "model": {"name": "samlab_mlp", "hidden": 16, "depth": 1},
-         "training": {"epochs": 1, "batch_size": 32, "device": "cpu", "progress": False},
-         "optimizer_defaults": {"lr": 0.05, "momentum": 0.9, "rho": 0.1},
-         "perturbations": {"sam": {"name": "sam"}}, "perturbation_batch_sizes": [8, 32], "seeds": [0, 1],
-         "forgetting_every": 5, "measure": {"subset": {"size": 32}, "hessian": {"iterations": 2}, "trace": {"samples": 1},
-                                            "m_sharpness": {"m": 16}, "adaptive_sharpness": {"m": 16}}}
+STUDY = {
+    "data": {
+        "name": "digits",
+        "image_size": 8,
+        "in_chans": 1,
+        "seed": 0,
+        "split": {"train": 0.5, "val": 0.1, "test": 0.4},
+    },
+    "model": {"name": "samlab_mlp", "hidden": 16, "depth": 1},
+    "training": {"epochs": 1, "batch_size": 32, "device": "cpu", "progress": False},
+    "optimizer_defaults": {"lr": 0.05, "momentum": 0.9, "rho": 0.1},
+    "perturbations": {"sam": {"name": "sam"}},
+    "perturbation_batch_sizes": [8, 32],
+    "seeds": [0, 1],
+    "forgetting_every": 5,
+    "measure": {
+        "subset": {"size": 32},
+        "hessian": {"iterations": 2},
+        "trace": {"samples": 1},
+        "m_sharpness": {"m": 16},
+        "adaptive_sharpness": {"m": 16},
+    },
+}
 
 
 def _same(a, b):

@@ -27,8 +27,15 @@ def main(out: str, optimizers: str, train_cfg: str) -> None:
     rank = int(os.environ["RANK"])
     for i, optimizer in enumerate(json.loads(optimizers)):
         result = train(tiny_digits(), {"name": "samlab_mlp"}, optimizer, json.loads(train_cfg), name=f"ddp{i}")
-        torch.save({"state_dict": result.checkpoint["state_dict"], "history": result.history, "updates": result.updates,
-                    "world_size": torch.distributed.get_world_size()}, os.path.join(out, f"rank{rank}_{i}.pt"))
+        torch.save(
+            {
+                "state_dict": result.checkpoint["state_dict"],
+                "history": result.history,
+                "updates": result.updates,
+                "world_size": torch.distributed.get_world_size(),
+            },
+            os.path.join(out, f"rank{rank}_{i}.pt"),
+        )
 
 
 if __name__ == "__main__":

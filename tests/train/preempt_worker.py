@@ -16,9 +16,15 @@ from samlab.train import CheckpointStore, train
 
 MODEL = {"name": "test_efficientnet", "drop_rate": 0.2}  # BatchNorm + dropout: buffers and RNG must resume
 OPTIMIZER = {"name": "sam", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "rho": 0.05}
-TRAIN = {"epochs": 2, "batch_size": 32, "warmup_epochs": 1, "seed": 3, "progress": False,
-         "augment": {"crop_padding": 2, "hflip": True},  # the loader's generator draws every batch
-         "checkpoint_every_n_updates": 4}
+TRAIN = {
+    "epochs": 2,
+    "batch_size": 32,
+    "warmup_epochs": 1,
+    "seed": 3,
+    "progress": False,
+    "augment": {"crop_padding": 2, "hflip": True},  # the loader's generator draws every batch
+    "checkpoint_every_n_updates": 4,
+}
 
 
 def data():
@@ -37,11 +43,18 @@ def main(out: str, ckpt: str, resume: str, sig: str, at: str) -> None:
             os.kill(os.getpid(), getattr(signal, sig))
 
     logging_dir = os.path.join(os.path.dirname(out), "logs", "{name}")
-    result = train(data(), MODEL, OPTIMIZER, {**TRAIN, "resume": resume == "1",
-                                              "logging": {"every_n_updates": 3, "dir": logging_dir}},
-                   name="run", checkpoints=CheckpointStore(ckpt, keep=3), on_step=on_step)
-    torch.save({"state_dict": result.checkpoint["state_dict"], "history": result.history,
-                "updates": result.updates}, out)
+    result = train(
+        data(),
+        MODEL,
+        OPTIMIZER,
+        {**TRAIN, "resume": resume == "1", "logging": {"every_n_updates": 3, "dir": logging_dir}},
+        name="run",
+        checkpoints=CheckpointStore(ckpt, keep=3),
+        on_step=on_step,
+    )
+    torch.save(
+        {"state_dict": result.checkpoint["state_dict"], "history": result.history, "updates": result.updates}, out
+    )
 
 
 if __name__ == "__main__":

@@ -25,8 +25,14 @@ def data():
 
 def main(out: str, ckpt: str, resume: str) -> None:
     torch.set_num_threads(1)
-    result = train(data(), MODEL, OPTIMIZER, {**TRAIN, "resume": resume == "1"}, name="resume",
-                   checkpoints=CheckpointStore(ckpt, keep=None))
+    result = train(
+        data(),
+        MODEL,
+        OPTIMIZER,
+        {**TRAIN, "resume": resume == "1"},
+        name="resume",
+        checkpoints=CheckpointStore(ckpt, keep=None),
+    )
     torch.save({"state_dict": result.checkpoint["state_dict"], "history": result.history}, out)
 
 

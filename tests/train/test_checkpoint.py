@@ -13,8 +13,13 @@ from samlab.train.checkpoint import CheckpointStore, check_compatible, rng_state
 
 
 def draws(gen: torch.Generator) -> tuple:
-    return (torch.rand(3).tolist(), np.random.rand(3).tolist(), np.random.randn(), random.random(),
-            torch.randint(0, 1000, (3,), generator=gen).tolist())
+    return (
+        torch.rand(3).tolist(),
+        np.random.rand(3).tolist(),
+        np.random.randn(),
+        random.random(),
+        torch.randint(0, 1000, (3,), generator=gen).tolist(),
+    )
 
 
 def test_rng_state_round_trip_restores_every_stream(tmp_path):
@@ -29,7 +34,9 @@ def test_rng_state_round_trip_restores_every_stream(tmp_path):
 
 
 def test_unsafe_objects_are_refused_at_save_time_naming_where(tmp_path):
-    with pytest.raises(TypeError, match=r"state\['history'\]\[0\]: a function cannot go into a weights_only checkpoint"):
+    with pytest.raises(
+        TypeError, match=r"state\['history'\]\[0\]: a function cannot go into a weights_only checkpoint"
+    ):
         CheckpointStore(tmp_path).save({"epoch": 1, "history": [lambda: 0]})
     assert list(tmp_path.iterdir()) == []  # nothing half-written
     safe = weights_only_safe({"a": np.arange(3, dtype=np.uint32), "b": np.float32(1.5), "c": (1, None, "x")})
@@ -46,15 +53,21 @@ def test_store_keeps_the_last_files_and_ignores_partial_temp_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint for epoch 1"):
         store.load(1)
     (tmp_path / "epoch-0005.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"cannot load checkpoint .*epoch-0005.pt safely: corrupted or not a checkpoint"):
+    with pytest.raises(
+        ValueError, match=r"cannot load checkpoint .*epoch-0005.pt safely: corrupted or not a checkpoint"
+    ):
         store.load(5)
     with pytest.raises(ValueError, match="keep must be >= 1"):
         CheckpointStore(tmp_path, keep=0)
 
 
 def test_compatibility_check_names_what_differs():
-    state = {"format": "samlab-train-state/1", "model_config": {"name": "a"}, "optimizer_config": {"name": "sam"},
-             "train_config": {"seed": 0, "epochs": 3, "progress": True}}
+    state = {
+        "format": "samlab-train-state/1",
+        "model_config": {"name": "a"},
+        "optimizer_config": {"name": "sam"},
+        "train_config": {"seed": 0, "epochs": 3, "progress": True},
+    }
     check_compatible(state, {"name": "a"}, {"name": "sam"}, {"seed": 0, "epochs": 3, "progress": False}, "ck")
     with pytest.raises(ValueError, match=r"ck was trained with different training settings \(epochs: 3 -> 4\)"):
         check_compatible(state, {"name": "a"}, {"name": "sam"}, {"seed": 0, "epochs": 4}, "ck")
@@ -152,8 +165,14 @@ def test_checkpoints_every_n_updates_and_every_t_minutes(tmp_path, monkeypatch):
     clock = {"now": 0.0}  # a clock that advances 50 s per update: a checkpoint every 2 minutes = every 3rd update
     monkeypatch.setattr(loop.time, "monotonic", lambda: clock["now"])
     store = CheckpointStore(tmp_path / "t", keep=None)
-    train(data, model, opt, {**cfg, "epochs": 1, "checkpoint_every_minutes": 2},
-          checkpoints=store, on_step=lambda update, stats: clock.__setitem__("now", 50.0 * update))
+    train(
+        data,
+        model,
+        opt,
+        {**cfg, "epochs": 1, "checkpoint_every_minutes": 2},
+        checkpoints=store,
+        on_step=lambda update, stats: clock.__setitem__("now", 50.0 * update),
+    )
     assert store.positions() == [(0, 3), (0, 6), (1, 0)]
     with pytest.raises(ValueError, match="checkpoint_every_minutes must be > 0"):
         train(data, model, opt, {**cfg, "checkpoint_every_minutes": 0}, checkpoints=store)

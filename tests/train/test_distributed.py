@@ -35,9 +35,23 @@ def ddp_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(REPO / "tests" / "train" / "ddp_worker.py"), str(out), json.dumps([SGD, SAM]), json.dumps(LOGGED)],
-        cwd=out, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            str(REPO / "tests" / "train" / "ddp_worker.py"),
+            str(out),
+            json.dumps([SGD, SAM]),
+            json.dumps(LOGGED),
+        ],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_TIMEOUT,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     return out
@@ -92,7 +106,9 @@ def test_only_rank_zero_logs_live_metrics(ddp_dir, ddp_runs):
     import csv
 
     for i in range(2):
-        with open(ddp_dir / "logs" / f"ddp{i}" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", newline="") as f:
+        with open(
+            ddp_dir / "logs" / f"ddp{i}" / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", newline=""
+        ) as f:
             rows = list(csv.DictReader(f, delimiter="\t"))
         assert [int(r["step"]) for r in rows] == [2, 4, 6, 8]  # one writer: no step twice
         # rank 0's own half-batch losses, as its result's update rows say

@@ -21,8 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run(cwd: Path, *args: str) -> str:
     cmd = [sys.executable, "-m", "dvc", *args[1:]] if args[0] == "dvc" else list(args)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT, check=False)
     assert proc.returncode == 0, f"{' '.join(args)}:\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
     return proc.stdout
@@ -43,10 +49,22 @@ def test_dvc_exp_show_and_plots_list_every_variants_live_metrics(tmp_path):
     data = prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
     images, labels = data.splits["train"]
     data.splits["train"] = (images[:128], labels[:128])
-    cfg = {"epochs": 1, "batch_size": 32, "progress": False,
-           "logging": {"every_n_updates": 2, "dir": str(root / "data" / "07_model_output" / "{name}")}}
-    results = {name: train(data, {"name": "samlab_mlp"}, {"name": name, "lr": 0.1, **({"rho": 0.05} if name == "sam" else {})},
-                           cfg, name=name) for name in ("sgd", "sam")}
+    cfg = {
+        "epochs": 1,
+        "batch_size": 32,
+        "progress": False,
+        "logging": {"every_n_updates": 2, "dir": str(root / "data" / "07_model_output" / "{name}")},
+    }
+    results = {
+        name: train(
+            data,
+            {"name": "samlab_mlp"},
+            {"name": name, "lr": 0.1, **({"rho": 0.05} if name == "sam" else {})},
+            cfg,
+            name=name,
+        )
+        for name in ("sgd", "sam")
+    }
 
     shown = json.loads(run(root, "dvc", "exp", "show", "--json"))
     workspace = next(row for row in shown if row["rev"] == "workspace")

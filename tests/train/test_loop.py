@@ -29,7 +29,9 @@ def weights(result) -> dict:
 
 def maths(history: list[dict]) -> list[dict]:
     """The history without its timings (which differ run to run)."""
-    return [{k: v for k, v in row.items() if k not in ("epoch_time_s", "step_time_s", "images_per_s")} for row in history]
+    return [
+        {k: v for k, v in row.items() if k not in ("epoch_time_s", "step_time_s", "images_per_s")} for row in history
+    ]
 
 
 def same(a: dict, b: dict) -> bool:
@@ -50,8 +52,18 @@ def test_history_has_every_column_per_epoch(digits):
     h = train(digits, MLP, {**SAM, "rho_schedule": "lr_prop", "rho_min": 0.01}, {**FAST, "epochs": 3}).history
     assert [r["epoch"] for r in h] == [1, 2, 3]
     for row in h:
-        assert {"train_loss", "train_accuracy", "perturbed_loss", "val_loss", "val_accuracy", "lr", "rho",
-                "step_time_s", "images_per_s", "epoch_time_s"} <= row.keys()
+        assert {
+            "train_loss",
+            "train_accuracy",
+            "perturbed_loss",
+            "val_loss",
+            "val_accuracy",
+            "lr",
+            "rho",
+            "step_time_s",
+            "images_per_s",
+            "epoch_time_s",
+        } <= row.keys()
         assert row["images_per_s"] > 0 and row["step_time_s"] > 0
     # lr_prop: rho follows the cosine LR down (rho of the last epoch < rho of the peak epoch)
     assert h[-1]["lr"] < h[1]["lr"] and 0.01 <= h[-1]["rho"] < h[1]["rho"] <= 0.05 + 1e-9
@@ -59,8 +71,12 @@ def test_history_has_every_column_per_epoch(digits):
 
 
 def test_accumulation_and_clipping_and_label_smoothing_and_adamw_run(digits):
-    h = train(digits, MLP, {"name": "gsam", "base": "adamw", "lr": 1e-3, "weight_decay": 0.05, "max_grad_norm": 1.0},
-              {**FAST, "accum_steps": 2, "batch_size": 16, "label_smoothing": 0.1, "schedule": "linear"}).history
+    h = train(
+        digits,
+        MLP,
+        {"name": "gsam", "base": "adamw", "lr": 1e-3, "weight_decay": 0.05, "max_grad_norm": 1.0},
+        {**FAST, "accum_steps": 2, "batch_size": 16, "label_smoothing": 0.1, "schedule": "linear"},
+    ).history
     assert len(h) == 2 and all(math.isfinite(r["train_loss"]) for r in h)
     assert h[-1]["train_accuracy"] > 0.2
 
@@ -130,21 +146,31 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_last_good_chec
             calls["n"] += 1
             value = F.cross_entropy(logits, y)
             return value * float("nan") if calls["n"] >= 12 else value
+
         return loss
 
     monkeypatch.setattr(loop, "create_loss", loss_that_turns_nan)
     store = CheckpointStore(tmp_path / "ckpt")
-    with pytest.raises(FloatingPointError, match=r"non-finite training loss .* at epoch 2, update 12: training stopped; "
-                                                 r"the last good checkpoint \(epoch 1\) is kept"):
+    with pytest.raises(
+        FloatingPointError,
+        match=r"non-finite training loss .* at epoch 2, update 12: training stopped; "
+        r"the last good checkpoint \(epoch 1\) is kept",
+    ):
         train(digits, MLP, {"name": "sgd", "lr": 0.05}, {**FAST, "epochs": 3}, checkpoints=store)
     assert store.epochs() == [1]
     state = store.latest()
-    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert state["epoch"] == 1 and all(
+        torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point()
+    )
 
 
 def test_bf16_autocast_and_channels_last_run_on_cpu(digits):
-    h = train(digits, {"name": "samlab_cnn"}, SAM, {**FAST, "epochs": 3, "warmup_epochs": 0, "amp": "bf16",
-                                                   "channels_last": True}).history
+    h = train(
+        digits,
+        {"name": "samlab_cnn"},
+        SAM,
+        {**FAST, "epochs": 3, "warmup_epochs": 0, "amp": "bf16", "channels_last": True},
+    ).history
     assert all(math.isfinite(r["train_loss"]) for r in h) and h[-1]["train_loss"] < h[0]["train_loss"]
 
 
@@ -155,13 +181,19 @@ def test_config_refuses_unknown_keys_with_a_did_you_mean():
         TrainConfig.from_dict({"epoch": 1})
 
 
-gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast, channels_last, torch.compile)")
+gpu = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (bf16 autocast, channels_last, torch.compile)"
+)
 
 
 @gpu
 def test_gpu_options_together(digits):
-    h = train(digits, {"name": "resnet10t"}, SAM, {**FAST, "device": "cuda", "amp": "bf16", "channels_last": True,
-                                                  "compile": True}).history
+    h = train(
+        digits,
+        {"name": "resnet10t"},
+        SAM,
+        {**FAST, "device": "cuda", "amp": "bf16", "channels_last": True, "compile": True},
+    ).history
     assert h[-1]["train_loss"] < h[0]["train_loss"] + 1.0 and math.isfinite(h[-1]["val_loss"])
 
 
@@ -185,7 +217,11 @@ def test_every_environment_training_block_is_understood(env, caplog):
 
 
 def test_linear_schedule_warms_up_then_decays_to_min_lr(digits):
-    h = train(digits, MLP, {"name": "sgd", "lr": 0.1}, {**FAST, "epochs": 4, "warmup_epochs": 1, "schedule": "linear",
-                                                       "augment": {"hflip": True}}).history
+    h = train(
+        digits,
+        MLP,
+        {"name": "sgd", "lr": 0.1},
+        {**FAST, "epochs": 4, "warmup_epochs": 1, "schedule": "linear", "augment": {"hflip": True}},
+    ).history
     lrs = [r["lr"] for r in h]  # the LR of each epoch's last update
     assert lrs[0] == pytest.approx(0.1 * 7 / 8) and lrs[1] > lrs[2] > lrs[3] and lrs[3] < 0.1 / 3 * 0.2

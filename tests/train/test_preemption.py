@@ -25,8 +25,13 @@ WORKER = REPO / "tests" / "train" / "preempt_worker.py"
 
 def start(out: Path, ckpt: Path, resume: bool, sig: str = "none", at: int = 0) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(WORKER), str(out), str(ckpt), "1" if resume else "0", sig, str(at)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(out), str(ckpt), "1" if resume else "0", sig, str(at)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen, code: int = 0) -> str:
@@ -69,10 +74,12 @@ def test_sigterm_then_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_run(
     for key, value in ref["state_dict"].items():  # weights and BatchNorm buffers, bit for bit
         assert torch.equal(value, res["state_dict"][key]), key
     timing = ("epoch_time_s", "step_time_s", "images_per_s")
-    assert [{k: v for k, v in r.items() if k not in timing} for r in res["history"]] == \
-           [{k: v for k, v in r.items() if k not in timing} for r in ref["history"]]
-    assert [{k: v for k, v in r.items() if k != "images_per_s"} for r in res["updates"]] == \
-           [{k: v for k, v in r.items() if k != "images_per_s"} for r in ref["updates"]]
+    assert [{k: v for k, v in r.items() if k not in timing} for r in res["history"]] == [
+        {k: v for k, v in r.items() if k not in timing} for r in ref["history"]
+    ]
+    assert [{k: v for k, v in r.items() if k != "images_per_s"} for r in res["updates"]] == [
+        {k: v for k, v in r.items() if k != "images_per_s"} for r in ref["updates"]
+    ]
     # the live curves: every 3 updates, no gap, no repeat, across the two interruptions
     logged = run_dir / "logs" / "run" / "dvclive" / "plots" / "metrics"
     assert steps(logged / "train" / "loss.tsv") == [3, 6, 9, 12, 15, 18]

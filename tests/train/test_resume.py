@@ -22,8 +22,13 @@ WORKER = REPO / "tests" / "train" / "resume_worker.py"
 
 def start(out: Path, ckpt: Path, resume: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(WORKER), str(out), str(ckpt), "1" if resume else "0"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(out), str(ckpt), "1" if resume else "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen) -> None:

@@ -48,7 +48,9 @@ def test_dvclive_writes_every_metric_at_update_steps_and_a_resume_appends(digits
     assert [int(r["step"]) for r in rows] == [3, 6, 9, 12, 15]  # every 3 updates, numbered by update
     assert [float(r["loss"]) for r in rows] == [u["train_loss"] for u in full.updates]
     assert [int(r["step"]) for r in tsv(plots / "val" / "accuracy.tsv")] == [8, 16]  # at each epoch's last update
-    assert [float(r["accuracy"]) for r in tsv(plots / "val" / "accuracy.tsv")] == [h["val_accuracy"] for h in full.history]
+    assert [float(r["accuracy"]) for r in tsv(plots / "val" / "accuracy.tsv")] == [
+        h["val_accuracy"] for h in full.history
+    ]
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["step"] == 16 and summary["epoch"] == 2 and set(summary["train"]) == PER_UPDATE | {"accuracy"}
     assert summary["val"]["accuracy"] == full.history[-1]["val_accuracy"]
@@ -76,10 +78,14 @@ def test_dvclive_writes_every_metric_at_update_steps_and_a_resume_appends(digits
 
 
 def test_tensorboard_event_files_hold_the_same_scalars(digits, tmp_path):
-    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed (pip install 'samlab[tensorboard]')")
+    pytest.importorskip(
+        "tensorboard", reason="the tensorboard extra is not installed (pip install 'samlab[tensorboard]')"
+    )
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    result = train(digits, MLP, SAM, {**FAST, "logging": logging(tmp_path, backend=["dvclive", "tensorboard"])}, name="sam")
+    result = train(
+        digits, MLP, SAM, {**FAST, "logging": logging(tmp_path, backend=["dvclive", "tensorboard"])}, name="sam"
+    )
     events = EventAccumulator(str(tmp_path / "out" / "sam" / "tensorboard"))
     events.Reload()
     tags = set(events.Tags()["scalars"])
@@ -123,8 +129,11 @@ def test_missing_optional_package_names_the_extra_before_any_work(digits, tmp_pa
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
     monkeypatch.setattr(loop, "create_model", lambda **_: pytest.fail("built a model before checking the packages"))
-    with pytest.raises(ModuleNotFoundError, match=r"logging backend 'wandb' needs the 'wandb' package: "
-                                                  r"pip install 'samlab\[wandb\]'"):
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"logging backend 'wandb' needs the 'wandb' package: "
+        r"pip install 'samlab\[wandb\]'",
+    ):
         train(digits, MLP, SAM, {**FAST, "logging": logging(tmp_path, backend=["dvclive", "wandb"])})
     assert not (tmp_path / "out").exists()
 
@@ -135,19 +144,30 @@ def test_tensor_statistics_are_read_only_every_n_updates(digits, tmp_path, monke
     from samlab.train import meters
 
     # reference: an on_step callback receives a copy of every StepStats, which reads (converts) each field per update
-    floats = train(digits, MLP, SAM, {**FAST, "logging": {**logging(tmp_path), "backend": "none", "every_n_updates": 4}},
-                   on_step=lambda update, stats: None)
+    floats = train(
+        digits,
+        MLP,
+        SAM,
+        {**FAST, "logging": {**logging(tmp_path), "backend": "none", "every_n_updates": 4}},
+        on_step=lambda update, stats: None,
+    )
 
     reads = []
     real_read = meters.read_values
-    monkeypatch.setattr(meters, "read_values", lambda values: reads.append(
-        sum(isinstance(v, torch.Tensor) for v in values)) or real_read(values))
+    monkeypatch.setattr(
+        meters,
+        "read_values",
+        lambda values: reads.append(sum(isinstance(v, torch.Tensor) for v in values)) or real_read(values),
+    )
     monkeypatch.setattr(torch.Tensor, "item", lambda self: pytest.fail("a per-update .item()"))
     lazy = train(digits, MLP, SAM, {**FAST, "logging": {**logging(tmp_path), "backend": "none", "every_n_updates": 4}})
     transfers = [n for n in reads if n]
     # 16 updates: 4 intervals (losses checked + sums read) and 2 epoch ends (sums read)
     assert len(transfers) == 4 * 2 + 2, reads
-    assert lazy.updates == [{**u, "images_per_s": lazy.updates[i]["images_per_s"]} for i, u in enumerate(floats.updates)]
+    assert lazy.updates == [
+        {**u, "images_per_s": lazy.updates[i]["images_per_s"]} for i, u in enumerate(floats.updates)
+    ]
     timing = ("epoch_time_s", "step_time_s", "images_per_s")
-    assert [{k: v for k, v in r.items() if k not in timing} for r in lazy.history] == \
-           [{k: v for k, v in r.items() if k not in timing} for r in floats.history]
+    assert [{k: v for k, v in r.items() if k not in timing} for r in lazy.history] == [
+        {k: v for k, v in r.items() if k not in timing} for r in floats.history
+    ]

@@ -18,15 +18,24 @@ def test_dvclive_files_and_the_result_give_the_same_table_and_figure(tmp_path):
     data = prepare_digits(8, 1, {"train": 0.7, "val": 0.15, "test": 0.15}, seed=0)
     images, labels = data.splits["train"]
     data.splits["train"] = (images[:128], labels[:128])  # 4 updates per epoch
-    cfg = {"epochs": 2, "batch_size": 32, "progress": False, "logging": {"every_n_updates": 2, "dir": str(tmp_path / "{name}")}}
-    results = {name: train(data, {"name": "samlab_mlp"}, opt, cfg, name=name)
-               for name, opt in (("sgd", {"name": "sgd", "lr": 0.1}), ("sam", {"name": "sam", "lr": 0.1, "rho": 0.05}))}
+    cfg = {
+        "epochs": 2,
+        "batch_size": 32,
+        "progress": False,
+        "logging": {"every_n_updates": 2, "dir": str(tmp_path / "{name}")},
+    }
+    results = {
+        name: train(data, {"name": "samlab_mlp"}, opt, cfg, name=name)
+        for name, opt in (("sgd", {"name": "sgd", "lr": 0.1}), ("sam", {"name": "sam", "lr": 0.1, "rho": 0.05}))
+    }
 
     tables = {}
     for name, result in results.items():
-        partitions = PartitionedDataset(path=str(tmp_path / name / "dvclive" / "plots" / "metrics" / "train"),
-                                        dataset={"type": "pandas.CSVDataset", "load_args": {"sep": "\t"}},
-                                        filename_suffix=".tsv").load()
+        partitions = PartitionedDataset(
+            path=str(tmp_path / name / "dvclive" / "plots" / "metrics" / "train"),
+            dataset={"type": "pandas.CSVDataset", "load_args": {"sep": "\t"}},
+            filename_suffix=".tsv",
+        ).load()
         tables[name] = dvclive_table(partitions)
         expected = pd.DataFrame(result.updates).drop(columns="epoch").dropna(axis=1, how="all")
         pd.testing.assert_frame_equal(tables[name][expected.columns], expected, check_dtype=False)

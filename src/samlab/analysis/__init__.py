@@ -19,11 +19,35 @@ from samlab.analysis.feature_balance import (
     phantom_importance_weights,
 )
 from samlab.analysis.forgetting import ForgettingRecorder, input_exposed_information, kl_divergence, step_forgetting
-from samlab.analysis.sharpness import fixed_subset, hessian_top_eigenvalue, hessian_trace, hessian_vector_product, m_sharpness
+from samlab.analysis.sharpness import (
+    fixed_subset,
+    hessian_top_eigenvalue,
+    hessian_trace,
+    hessian_vector_product,
+    m_sharpness,
+)
 
 __all__ = [
-    "BalanceRecorder", "ForgettingRecorder", "feature_rescaling_factors", "lr_rescaling_table", "correlation_table", "fixed_subset", "gini", "hessian_top_eigenvalue",
-    "hessian_trace", "hessian_vector_product", "importance_weights", "input_exposed_information", "kendall_tau_test",
-    "kl_divergence", "last_layer_phantom", "lorenz_curve", "lorenz_table", "lr_rescaling_factors", "lsam_surrogate",
-    "m_sharpness", "phantom_importance_weights", "step_forgetting",
+    "BalanceRecorder",
+    "ForgettingRecorder",
+    "feature_rescaling_factors",
+    "lr_rescaling_table",
+    "correlation_table",
+    "fixed_subset",
+    "gini",
+    "hessian_top_eigenvalue",
+    "hessian_trace",
+    "hessian_vector_product",
+    "importance_weights",
+    "input_exposed_information",
+    "kendall_tau_test",
+    "kl_divergence",
+    "last_layer_phantom",
+    "lorenz_curve",
+    "lorenz_table",
+    "lr_rescaling_factors",
+    "lsam_surrogate",
+    "m_sharpness",
+    "phantom_importance_weights",
+    "step_forgetting",
 ]

@@ -23,7 +23,9 @@ from scipy import stats
 TABLE_COLUMNS = ["metric", "tau", "p_value", "n", "significant"]
 
 
-def kendall_tau_test(x: Sequence[float], y: Sequence[float], permutations: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kendall_tau_test(
+    x: Sequence[float], y: Sequence[float], permutations: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(τ, two-sided permutation-test p) for paired samples; NaN, NaN below 3 pairs or for a constant side."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 1:
@@ -37,8 +39,14 @@ def kendall_tau_test(x: Sequence[float], y: Sequence[float], permutations: int =
     def statistic(a: np.ndarray) -> float:
         return stats.kendalltau(a, y).statistic
 
-    res = stats.permutation_test((x,), statistic, permutation_type="pairings", n_resamples=permutations,
-                                 alternative="two-sided", rng=np.random.default_rng(seed))
+    res = stats.permutation_test(
+        (x,),
+        statistic,
+        permutation_type="pairings",
+        n_resamples=permutations,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
     return tau, float(res.pvalue)
 
 
@@ -46,8 +54,9 @@ def _valid(x: np.ndarray, y: np.ndarray) -> bool:
     return len(x) >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0
 
 
-def stratified_kendall_tau_test(x: Sequence[float], y: Sequence[float], strata: Sequence, permutations: int = 1000,
-                                seed: int = 0) -> tuple[float, float]:
+def stratified_kendall_tau_test(
+    x: Sequence[float], y: Sequence[float], strata: Sequence, permutations: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """(pair-weighted mean of the within-stratum τ, two-sided Monte Carlo permutation p with x shuffled within
     strata: (1 + #{|τ*| ≥ |τ|}) / (1 + permutations)). Strata with < 3 pairs or a constant side are left out;
     NaN, NaN when none is left."""
@@ -74,8 +83,13 @@ def stratified_kendall_tau_test(x: Sequence[float], y: Sequence[float], strata: 
 
 
 def correlation_table(
-    population: pd.DataFrame, metrics: Sequence[str], target: str = "test_accuracy", permutations: int = 1000,
-    seed: int = 0, alpha: float = 0.05, strata: str | None = None,
+    population: pd.DataFrame,
+    metrics: Sequence[str],
+    target: str = "test_accuracy",
+    permutations: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    strata: str | None = None,
 ) -> pd.DataFrame:
     """One row per metric: τ of ``target`` with the metric over the rows where both are finite; within each
     value of the column ``strata`` and combined, if given (``stratified_kendall_tau_test``)."""
@@ -90,6 +104,13 @@ def correlation_table(
             tau, p = stratified_kendall_tau_test(both[metric], both[target], both[strata], permutations, seed)
         else:
             tau, p = kendall_tau_test(both[target], both[metric], permutations, seed)
-        rows.append({"metric": metric, "tau": tau, "p_value": p, "n": len(both),
-                     "significant": bool(p <= alpha) if p == p else False})
+        rows.append(
+            {
+                "metric": metric,
+                "tau": tau,
+                "p_value": p,
+                "n": len(both),
+                "significant": bool(p <= alpha) if p == p else False,
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

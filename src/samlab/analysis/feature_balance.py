@@ -74,15 +74,17 @@ def lorenz_table(real: np.ndarray | Tensor, phantom: np.ndarray | Tensor, points
     return pd.concat(rows, ignore_index=True)
 
 
-def _loss_gradient(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, params: list[Tensor],
-                   chunk_size: int | None) -> list[Tensor]:
+def _loss_gradient(
+    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, params: list[Tensor], chunk_size: int | None
+) -> list[Tensor]:
     grads = [torch.zeros_like(p) for p in params]
     size = chunk_size or inputs.shape[0]
     n = inputs.shape[0]
     for x, y in zip(inputs.split(size), targets.split(size)):
         g = torch.autograd.grad(loss_fn(model(x), y), params, allow_unused=True)
-        torch._foreach_add_(grads, [gi if gi is not None else torch.zeros_like(p) for gi, p in zip(g, params)],
-                            alpha=x.shape[0] / n)
+        torch._foreach_add_(
+            grads, [gi if gi is not None else torch.zeros_like(p) for gi, p in zip(g, params)], alpha=x.shape[0] / n
+        )
     return grads
 
 
@@ -100,7 +102,12 @@ def last_layer_parameters(model: nn.Module) -> list[Tensor]:
 
 
 def phantom_importance_weights(
-    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float, last_layer: bool = False,
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: Tensor,
+    targets: Tensor,
+    rho: float,
+    last_layer: bool = False,
     chunk_size: int | None = None,
 ) -> dict[str, Tensor]:
     """λ at w and λ̃ at w̃ = w + ρ∇L/‖∇L‖ (∇L over the whole given set; only v if ``last_layer``), eval mode.
@@ -124,8 +131,9 @@ def phantom_importance_weights(
     return {"real": real, "phantom": phantom}
 
 
-def last_layer_phantom(model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float,
-                       chunk_size: int | None = None) -> list[Tensor]:
+def last_layer_phantom(
+    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float, chunk_size: int | None = None
+) -> list[Tensor]:
     """ṽ = v + ρ∇_vL/‖∇_vL‖ for the classifier's parameters (weight first, as ``get_classifier`` lists them)."""
     params = last_layer_parameters(model)
     with eval_mode(model):
@@ -163,8 +171,14 @@ def feature_rescaling_factors(v: Tensor, v_tilde: Tensor) -> Tensor:
 def lr_rescaling_table(v: Tensor, v_tilde: Tensor) -> pd.DataFrame:
     """``feature, factor, v_norm, v_tilde_norm``: one row per feature (column of the classifier weight)."""
     norm, norm_tilde = _column_norms(v, v_tilde)
-    return pd.DataFrame({"feature": np.arange(v.shape[-1]), "factor": feature_rescaling_factors(v, v_tilde).numpy(),
-                         "v_norm": norm.numpy(), "v_tilde_norm": norm_tilde.numpy()})
+    return pd.DataFrame(
+        {
+            "feature": np.arange(v.shape[-1]),
+            "factor": feature_rescaling_factors(v, v_tilde).numpy(),
+            "v_norm": norm.numpy(),
+            "v_tilde_norm": norm_tilde.numpy(),
+        }
+    )
 
 
 BALANCE_COLUMNS = ("step", "importance_mean", "phantom_importance_mean", "gini_real", "gini_phantom")
@@ -182,8 +196,12 @@ class BalanceRecorder(StepRecorder):
         if stats.targets is None or stats.targets.ndim != 1:
             raise ValueError("BalanceRecorder needs integer class targets in StepStats.targets (set by samlab.train)")
         real = importance_weights(stats.logits.float(), stats.targets)
-        row = {"importance_mean": float(real.mean()), "phantom_importance_mean": np.nan, "gini_real": gini(real),
-               "gini_phantom": np.nan}
+        row = {
+            "importance_mean": float(real.mean()),
+            "phantom_importance_mean": np.nan,
+            "gini_real": gini(real),
+            "gini_phantom": np.nan,
+        }
         if stats.perturbed_logits is not None:
             phantom = importance_weights(stats.perturbed_logits.float(), stats.targets)
             row.update(phantom_importance_mean=float(phantom.mean()), gini_phantom=gini(phantom))

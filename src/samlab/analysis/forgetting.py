@@ -32,15 +32,27 @@ from torch import Tensor
 from samlab.analysis.recorder import StepRecorder
 from samlab.optim import StepStats
 
-COLUMNS = ["step", "loss", "perturbed_loss", "loss_increase", "output_kl", "info_clean", "info_perturbed",
-           "info_drop", "perturbation_norm", "rho"]
+COLUMNS = [
+    "step",
+    "loss",
+    "perturbed_loss",
+    "loss_increase",
+    "output_kl",
+    "info_clean",
+    "info_perturbed",
+    "info_drop",
+    "perturbation_norm",
+    "rho",
+]
 SUMMARY_COLUMNS = ["loss_increase", "output_kl", "info_drop", "info_clean", "info_perturbed"]
 
 
 def kl_divergence(logits_p: Tensor, logits_q: Tensor) -> float:
     """mean_i KL(softmax(logits_p_i) ‖ softmax(logits_q_i)), in nats."""
     if logits_p.shape != logits_q.shape or logits_p.ndim != 2:
-        raise ValueError(f"need two (N, C) logit tensors of one shape, got {tuple(logits_p.shape)}, {tuple(logits_q.shape)}")
+        raise ValueError(
+            f"need two (N, C) logit tensors of one shape, got {tuple(logits_p.shape)}, {tuple(logits_q.shape)}"
+        )
     log_p = logits_p.double().log_softmax(1)
     log_q = logits_q.double().log_softmax(1)
     return float((log_p.exp() * (log_p - log_q)).sum(1).mean())
@@ -68,7 +80,9 @@ def _chunked(logits: Tensor, chunk_size: int | None) -> tuple[Tensor, ...]:
 
 def chunk_information(logits: Tensor, chunk_size: int | None = None) -> float:
     """Mean over chunks of I(X; Ŷ) within each chunk (the whole batch when ``chunk_size`` is None)."""
-    return sum(input_exposed_information(c) for c in _chunked(logits, chunk_size)) / (logits.shape[0] // (chunk_size or logits.shape[0]))
+    return sum(input_exposed_information(c) for c in _chunked(logits, chunk_size)) / (
+        logits.shape[0] // (chunk_size or logits.shape[0])
+    )
 
 
 def step_forgetting(stats: StepStats, chunk_size: int | None = None) -> dict[str, float]:
@@ -76,10 +90,17 @@ def step_forgetting(stats: StepStats, chunk_size: int | None = None) -> dict[str
     chunk of ``chunk_size`` samples against its own clean outputs, averaged over chunks."""
     nan = float("nan")
     info_clean = chunk_information(stats.logits, chunk_size)
-    row = {"loss": stats.loss, "perturbed_loss": nan, "loss_increase": nan, "output_kl": nan,
-           "info_clean": info_clean, "info_perturbed": nan, "info_drop": nan,
-           "perturbation_norm": nan if stats.perturbation_norm is None else stats.perturbation_norm,
-           "rho": nan if stats.rho is None else stats.rho}
+    row = {
+        "loss": stats.loss,
+        "perturbed_loss": nan,
+        "loss_increase": nan,
+        "output_kl": nan,
+        "info_clean": info_clean,
+        "info_perturbed": nan,
+        "info_drop": nan,
+        "perturbation_norm": nan if stats.perturbation_norm is None else stats.perturbation_norm,
+        "rho": nan if stats.rho is None else stats.rho,
+    }
     if stats.perturbed_loss is not None:
         row["perturbed_loss"] = stats.perturbed_loss
         row["loss_increase"] = stats.perturbed_loss - stats.loss

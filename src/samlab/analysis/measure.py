@@ -20,7 +20,13 @@ from typing import Any
 import pandas as pd
 from torch import Tensor, nn
 
-from samlab.analysis.feature_balance import gini, last_layer_phantom, lorenz_table, lr_rescaling_table, phantom_importance_weights
+from samlab.analysis.feature_balance import (
+    gini,
+    last_layer_phantom,
+    lorenz_table,
+    lr_rescaling_table,
+    phantom_importance_weights,
+)
 from samlab.analysis.sharpness import hessian_top_eigenvalue, hessian_trace, m_sharpness
 from samlab.data import PreparedData, load_subset, make_loader
 from samlab.evaluate import evaluate
@@ -49,13 +55,20 @@ def _cfg(cfg: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: dict[str, Any] | None = None,
-                  eval_batch_size: int = 512) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def measure_model(
+    model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: dict[str, Any] | None = None, eval_batch_size: int = 512
+) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Test metrics, sharpness, feature balance and probes of a trained ``model`` on ``data``."""
     c = _cfg(cfg)
     sub = c["subset"]  # tensor or streamed data alike; streamed sets read it through the eval transform
-    x, y = load_subset(data, sub["split"], sub["size"], sub.get("seed", 0), sub.get("order", "random"),
-                       batch_size=int(sub.get("batch_size", 256)))
+    x, y = load_subset(
+        data,
+        sub["split"],
+        sub["size"],
+        sub.get("seed", 0),
+        sub.get("order", "random"),
+        batch_size=int(sub.get("batch_size", 256)),
+    )
     chunk = c["chunk_size"]
     metrics: dict[str, Any] = {}
     if data.has_split("test"):
@@ -73,13 +86,23 @@ def measure_model(model: nn.Module, data: PreparedData, loss_fn: LossFn, cfg: di
     rescaling = lr_rescaling_table(v.detach(), last_layer_phantom(model, loss_fn, x, y, fb["rho"], chunk)[0])
     q1, med, q3 = rescaling["factor"].dropna().quantile([0.25, 0.5, 0.75])
     metrics.update(
-        hessian_top_eigenvalue=top["eigenvalue"], hessian_iterations=top["iterations"], hessian_converged=top["converged"],
-        hessian_trace=trace["trace"], hessian_trace_stderr=trace["stderr"],
-        m_sharpness=ms["sharpness"], m_sharpness_m=c["m_sharpness"]["m"], m_sharpness_rho=c["m_sharpness"]["rho"],
-        adaptive_sharpness=asharp["sharpness"], adaptive_rho=ad["rho"],
-        importance_mean=float(weights["real"].mean()), phantom_importance_mean=float(weights["phantom"].mean()),
-        gini_real=gini(weights["real"]), gini_phantom=gini(weights["phantom"]), gini_phantom_last_layer=gini(last["phantom"]),
-        lr_rescaling_median=float(med), lr_rescaling_iqr=float(q3 - q1),
+        hessian_top_eigenvalue=top["eigenvalue"],
+        hessian_iterations=top["iterations"],
+        hessian_converged=top["converged"],
+        hessian_trace=trace["trace"],
+        hessian_trace_stderr=trace["stderr"],
+        m_sharpness=ms["sharpness"],
+        m_sharpness_m=c["m_sharpness"]["m"],
+        m_sharpness_rho=c["m_sharpness"]["rho"],
+        adaptive_sharpness=asharp["sharpness"],
+        adaptive_rho=ad["rho"],
+        importance_mean=float(weights["real"].mean()),
+        phantom_importance_mean=float(weights["phantom"].mean()),
+        gini_real=gini(weights["real"]),
+        gini_phantom=gini(weights["phantom"]),
+        gini_phantom_last_layer=gini(last["phantom"]),
+        lr_rescaling_median=float(med),
+        lr_rescaling_iqr=float(q3 - q1),
     )
     pr = c["probes"]
     probes = probe_table(model, data, pr["features"], pr["C"], pr["max_iter"], eval_batch_size)

@@ -63,7 +63,11 @@ def _dot(a: list[Tensor], b: list[Tensor]) -> Tensor:
 
 
 def hessian_vector_product(
-    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, vector: list[Tensor],
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: Tensor,
+    targets: Tensor,
+    vector: list[Tensor],
     chunk_size: int | None = None,
 ) -> list[Tensor]:
     """H·v for the mean loss over (inputs, targets) at the current weights, by double backward."""
@@ -73,13 +77,21 @@ def hessian_vector_product(
         loss = loss_fn(model(x), y)
         grads = torch.autograd.grad(loss, params, create_graph=True)
         hv = torch.autograd.grad(grads, params, grad_outputs=vector, allow_unused=True)
-        torch._foreach_add_(out, [h if h is not None else torch.zeros_like(p) for h, p in zip(hv, params)], alpha=weight)
+        torch._foreach_add_(
+            out, [h if h is not None else torch.zeros_like(p) for h, p in zip(hv, params)], alpha=weight
+        )
     return out
 
 
 def hessian_top_eigenvalue(
-    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, iterations: int = 100, tol: float = 1e-4,
-    chunk_size: int | None = None, seed: int = 0,
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: Tensor,
+    targets: Tensor,
+    iterations: int = 100,
+    tol: float = 1e-4,
+    chunk_size: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Top (largest-magnitude) Hessian eigenvalue by power iteration.
 
@@ -110,8 +122,13 @@ def hessian_top_eigenvalue(
 
 
 def hessian_trace(
-    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, samples: int = 10,
-    chunk_size: int | None = None, seed: int = 0,
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: Tensor,
+    targets: Tensor,
+    samples: int = 10,
+    chunk_size: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Hutchinson's trace estimate mean_s v_sᵀ H v_s, v_s Rademacher; also its standard error."""
     if samples < 1:
@@ -121,7 +138,9 @@ def hessian_trace(
     estimates = []
     with eval_mode(model):
         for _ in range(samples):
-            v = [(torch.randint(0, 2, p.shape, generator=gen) * 2 - 1).to(dtype=p.dtype, device=p.device) for p in params]
+            v = [
+                (torch.randint(0, 2, p.shape, generator=gen) * 2 - 1).to(dtype=p.dtype, device=p.device) for p in params
+            ]
             estimates.append(float(_dot(v, hessian_vector_product(model, loss_fn, inputs, targets, v, chunk_size))))
     est = torch.tensor(estimates, dtype=torch.float64)
     stderr = float(est.std() / len(estimates) ** 0.5) if samples > 1 else float("nan")
@@ -134,8 +153,14 @@ def _restore(params: list[Tensor], backup: list[Tensor]) -> None:
 
 
 def m_sharpness(
-    model: nn.Module, loss_fn: LossFn, inputs: Tensor, targets: Tensor, rho: float, m: int,
-    adaptive: bool = False, eta: float = 0.0,
+    model: nn.Module,
+    loss_fn: LossFn,
+    inputs: Tensor,
+    targets: Tensor,
+    rho: float,
+    m: int,
+    adaptive: bool = False,
+    eta: float = 0.0,
 ) -> dict[str, float]:
     """Mean over m-sized batches of L_B(w + e_B) − L_B(w), e_B the SAM (or ASAM) ascent step of radius ρ.
 
@@ -171,5 +196,9 @@ def m_sharpness(
         finally:
             _restore(params, backup)
     c, p = torch.tensor(clean, dtype=torch.float64), torch.tensor(perturbed, dtype=torch.float64)
-    return {"sharpness": float((p - c).mean()), "clean_loss": float(c.mean()), "perturbed_loss": float(p.mean()),
-            "batches": len(clean)}
+    return {
+        "sharpness": float((p - c).mean()),
+        "clean_loss": float(c.mean()),
+        "perturbed_loss": float(p.mean()),
+        "batches": len(clean),
+    }

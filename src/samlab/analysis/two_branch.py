@@ -26,7 +26,16 @@ from torch import Tensor, nn
 
 from samlab.analysis.sharpness import EPS, eval_mode
 
-HEAD_COLUMNS = ["batch", "v_easy", "v_hard", "v_tilde_easy", "v_tilde_hard", "factor_easy", "factor_hard", "phantom_ratio"]
+HEAD_COLUMNS = [
+    "batch",
+    "v_easy",
+    "v_hard",
+    "v_tilde_easy",
+    "v_tilde_hard",
+    "factor_easy",
+    "factor_hard",
+    "phantom_ratio",
+]
 BIN_COLUMNS = ["weights", "easy_bin", "hard_bin", "easy_contribution", "hard_contribution", "median_lambda", "count"]
 
 
@@ -36,17 +45,21 @@ def is_two_branch(model: nn.Module) -> bool:
 
 def branch_output(feature: str):
     """Feature function for probes: the scalar Φ_feature(x)."""
+
     def fn(model: nn.Module, x: Tensor) -> Tensor:
         return model.forward_features(x)[:, ["easy", "hard"].index(feature)].unsqueeze(1)
+
     return fn
 
 
 def branch_hidden(feature: str):
     """Feature function for probes: the last hidden layer of Φ_feature (what Φ's scalar is read from)."""
+
     def fn(model: nn.Module, x: Tensor) -> Tensor:
         branch = getattr(model, f"phi_{feature}")
         idx = getattr(model, "_easy" if feature == "easy" else "_hard")
         return branch[:-1](x.flatten(1).index_select(1, idx))
+
     return fn
 
 
@@ -69,8 +82,9 @@ def phantom_head(v: Tensor, phi: Tensor, y_signed: Tensor, rho: float) -> Tensor
     return v + rho * grad / (grad.norm() + EPS)
 
 
-def head_per_batch(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, batch_size: int,
-                   seed: int = 0) -> pd.DataFrame:
+def head_per_batch(
+    model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, batch_size: int, seed: int = 0
+) -> pd.DataFrame:
     """v, ṽ and the LR re-weighting factors per batch of a fixed shuffle of (inputs, targets)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -82,19 +96,34 @@ def head_per_batch(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float
         if len(idx) < batch_size:
             break
         vt = phantom_head(v, phi[idx], ys[idx], rho)
-        rows.append({"batch": b, "v_easy": float(v[0]), "v_hard": float(v[1]), "v_tilde_easy": float(vt[0]),
-                     "v_tilde_hard": float(vt[1]), "factor_easy": float(vt[0] / v[0]), "factor_hard": float(vt[1] / v[1]),
-                     "phantom_ratio": float(vt[1].abs() / vt[0].abs())})
+        rows.append(
+            {
+                "batch": b,
+                "v_easy": float(v[0]),
+                "v_hard": float(v[1]),
+                "v_tilde_easy": float(vt[0]),
+                "v_tilde_hard": float(vt[1]),
+                "factor_easy": float(vt[0] / v[0]),
+                "factor_hard": float(vt[1] / v[1]),
+                "phantom_ratio": float(vt[1].abs() / vt[0].abs()),
+            }
+        )
     return pd.DataFrame(rows, columns=HEAD_COLUMNS)
 
 
-def importance_and_contributions(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float) -> dict[str, np.ndarray]:
+def importance_and_contributions(
+    model: nn.Module, inputs: Tensor, targets: Tensor, rho: float
+) -> dict[str, np.ndarray]:
     """λ at v, λ̃ at ṽ (whole-set phantom), and the contributions y±·v_k·Φ_k (float64 numpy)."""
     v = model.get_classifier().weight.detach().double().view(-1)
     phi, ys = _phi(model, inputs), _signed(targets)
     vt = phantom_head(v, phi, ys, rho)
-    return {"real": torch.sigmoid(-ys * (phi @ v)).numpy(), "phantom": torch.sigmoid(-ys * (phi @ vt)).numpy(),
-            "easy": (ys * v[0] * phi[:, 0]).numpy(), "hard": (ys * v[1] * phi[:, 1]).numpy()}
+    return {
+        "real": torch.sigmoid(-ys * (phi @ v)).numpy(),
+        "phantom": torch.sigmoid(-ys * (phi @ vt)).numpy(),
+        "easy": (ys * v[0] * phi[:, 0]).numpy(),
+        "hard": (ys * v[1] * phi[:, 1]).numpy(),
+    }
 
 
 def lambda_bins(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, bins: int = 4) -> pd.DataFrame:
@@ -106,8 +135,12 @@ def lambda_bins(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, b
     out = []
     for kind in ("real", "phantom"):
         g = frame.groupby(["easy_bin", "hard_bin"])
-        t = g.agg(easy_contribution=("easy", "median"), hard_contribution=("hard", "median"),
-                  median_lambda=(kind, "median"), count=(kind, "size")).reset_index()
+        t = g.agg(
+            easy_contribution=("easy", "median"),
+            hard_contribution=("hard", "median"),
+            median_lambda=(kind, "median"),
+            count=(kind, "size"),
+        ).reset_index()
         t.insert(0, "weights", kind)
         out.append(t)
     return pd.concat(out, ignore_index=True)[BIN_COLUMNS]

@@ -14,8 +14,16 @@ from samlab.config.problems import (
     unknown_keys,
 )
 
-_LAZY = {"validate_parameters", "check_parameters", "variant_blocks", "blocks_used", "split_data_options",
-         "check_training", "check_optimizer", "check_data"}
+_LAZY = {
+    "validate_parameters",
+    "check_parameters",
+    "variant_blocks",
+    "blocks_used",
+    "split_data_options",
+    "check_training",
+    "check_optimizer",
+    "check_data",
+}
 
 
 def __getattr__(name: str):
@@ -28,5 +36,18 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'samlab.config' has no attribute {name!r}")
 
 
-__all__ = ["ConfigError", "Problem", "blocks_used", "check_data", "check_optimizer", "check_parameters", "check_training",
-           "did_you_mean", "raise_unknown_keys", "split_data_options", "unknown_keys", "validate_parameters", "variant_blocks"]
+__all__ = [
+    "ConfigError",
+    "Problem",
+    "blocks_used",
+    "check_data",
+    "check_optimizer",
+    "check_parameters",
+    "check_training",
+    "did_you_mean",
+    "raise_unknown_keys",
+    "split_data_options",
+    "unknown_keys",
+    "validate_parameters",
+    "variant_blocks",
+]

@@ -43,8 +43,11 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
 def unknown_keys(block: str, cfg: dict, known: Iterable[str], what: str = "setting") -> list[Problem]:
     """A problem for every key of ``cfg`` not in ``known``, each with its closest known key."""
     known = sorted(set(known))
-    return [Problem(block, str(k), f"unknown {what}{did_you_mean(k, known)}; known: {', '.join(known)}")
-            for k in cfg if k not in known]
+    return [
+        Problem(block, str(k), f"unknown {what}{did_you_mean(k, known)}; known: {', '.join(known)}")
+        for k in cfg
+        if k not in known
+    ]
 
 
 def raise_unknown_keys(block: str, cfg: dict, known: Iterable[str], what: str = "setting") -> None:

@@ -39,7 +39,7 @@ class Subset(Strict):
     size: int | None = Field(default=None, gt=0)
     seed: int = 0
     order: Literal["random", "first"] = "random"  # first: the first `size` images (paper 1's sharpness subset)
-    batch_size: int = Field(default=256, gt=0)     # images per batch while reading the subset
+    batch_size: int = Field(default=256, gt=0)  # images per batch while reading the subset
 
 
 class Hessian(Strict):
@@ -216,8 +216,11 @@ _NOT_FROM_YAML = {"self", "model", "groups", "params", "grad_scaler", "process_g
 
 
 def _parameters(func) -> list[inspect.Parameter]:
-    return [p for p in inspect.signature(func).parameters.values()
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in _NOT_FROM_YAML]
+    return [
+        p
+        for p in inspect.signature(func).parameters.values()
+        if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in _NOT_FROM_YAML
+    ]
 
 
 def base_optimizer_keys(base: str) -> set[str] | None:
@@ -318,8 +321,12 @@ def _unknown(block: str, cfg: Any, model: type[BaseModel]) -> list[Problem]:
     return problems
 
 
-_BOUNDS = {"greater_than": (">", "gt"), "greater_than_equal": (">=", "ge"), "less_than": ("<", "lt"),
-           "less_than_equal": ("<=", "le")}
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
 
 
 def _errors(block: str, exc: ValidationError, skip_extra: bool = True) -> list[Problem]:
@@ -339,7 +346,11 @@ def _errors(block: str, exc: ValidationError, skip_extra: bool = True) -> list[P
         if bound is not None:  # "rho must be >= 0, got -0.1" reads better than pydantic's sentence
             name = next((k for k in reversed(keys) if not k.isdigit()), "value")
             item = f" (item {keys[-1]})" if keys and keys[-1].isdigit() else ""
-            out.append(Problem(block, ".".join(keys), f"{name}{item} must be {bound[0]} {err['ctx'][bound[1]]:g}, got {value!r}"))
+            out.append(
+                Problem(
+                    block, ".".join(keys), f"{name}{item} must be {bound[0]} {err['ctx'][bound[1]]:g}, got {value!r}"
+                )
+            )
             continue
         shown = "" if err["type"] == "missing" else f", got {value!r}"
         out.append(Problem(block, ".".join(keys), f"{err['msg'].lower()}{shown}"))
@@ -391,5 +402,18 @@ def _adapter(cls: type) -> TypeAdapter:
     return TypeAdapter(cls)
 
 
-__all__ = ["Analysis", "FeatureStudy", "ObfSweep", "OptimizerValues", "Robustness", "Study", "Transfer",
-           "check_dataclass", "check_model", "dataset_model", "did_you_mean", "optimizer_keys", "train_config_keys"]
+__all__ = [
+    "Analysis",
+    "FeatureStudy",
+    "ObfSweep",
+    "OptimizerValues",
+    "Robustness",
+    "Study",
+    "Transfer",
+    "check_dataclass",
+    "check_model",
+    "dataset_model",
+    "did_you_mean",
+    "optimizer_keys",
+    "train_config_keys",
+]

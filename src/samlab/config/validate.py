@@ -32,8 +32,20 @@ from samlab.config.schema import (
 
 VARIANT_KEYS = ("optimizer", "model", "training")
 # Top-level blocks of the project; an unknown block close to one of these is a typo (`trainig:`).
-KNOWN_BLOCKS = ("data", "model", "training", "variants", "analysis", "robustness", "transfer", "study", "obf_sweep",
-                "feature_study", "study_runner", "logging")
+KNOWN_BLOCKS = (
+    "data",
+    "model",
+    "training",
+    "variants",
+    "analysis",
+    "robustness",
+    "transfer",
+    "study",
+    "obf_sweep",
+    "feature_study",
+    "study_runner",
+    "logging",
+)
 
 
 def world_size() -> int:
@@ -60,22 +72,40 @@ def check_optimizer(block: str, cfg: Any, per_rank_batch: int | None = None) -> 
         return [Problem(block, "", f"must be a mapping with at least `name` and `lr`, got {cfg!r}")]
     name = cfg.get("name")
     if name not in OPTIMIZERS:
-        return [Problem(block, "name", f"unknown optimizer {name!r}{did_you_mean(str(name), OPTIMIZERS)}; "
-                                       f"known: {', '.join(sorted(OPTIMIZERS))}")]
+        return [
+            Problem(
+                block,
+                "name",
+                f"unknown optimizer {name!r}{did_you_mean(str(name), OPTIMIZERS)}; "
+                f"known: {', '.join(sorted(OPTIMIZERS))}",
+            )
+        ]
     base = cfg.get("base", name if name in BASE_OPTIMIZERS else "sgd")
     problems: list[Problem] = []
     if base not in BASE_OPTIMIZERS:
-        problems.append(Problem(block, "base", f"unknown base optimizer {base!r}{did_you_mean(str(base), BASE_OPTIMIZERS)}; "
-                                               f"known: {', '.join(sorted(BASE_OPTIMIZERS))}"))
+        problems.append(
+            Problem(
+                block,
+                "base",
+                f"unknown base optimizer {base!r}{did_you_mean(str(base), BASE_OPTIMIZERS)}; "
+                f"known: {', '.join(sorted(BASE_OPTIMIZERS))}",
+            )
+        )
     known = optimizer_keys(name, base)
     if known is not None:
         for p in unknown_keys(block, cfg, known):
             hint = ""
             if optimizer_kind(name) == "plain" and p.key in optimizer_keys("sam", "sgd"):
                 hint = f" ({p.key!r} is a setting of the perturbed variants (sam, gsam, ...): {name!r} is plain {base})"
-            problems.append(Problem(block, p.key, f"unknown setting for optimizer {name!r} on base {base!r}{hint}"
-                                                   f"{did_you_mean(p.key, known) if not hint else ''}; "
-                                                   f"known: {', '.join(sorted(known))}"))
+            problems.append(
+                Problem(
+                    block,
+                    p.key,
+                    f"unknown setting for optimizer {name!r} on base {base!r}{hint}"
+                    f"{did_you_mean(p.key, known) if not hint else ''}; "
+                    f"known: {', '.join(sorted(known))}",
+                )
+            )
     if "lr" not in cfg:
         problems.append(Problem(block, "lr", "missing: every optimizer needs a learning rate (lr > 0)"))
     else:
@@ -84,22 +114,38 @@ def check_optimizer(block: str, cfg: Any, per_rank_batch: int | None = None) -> 
         from samlab.optim.ascent import ASCENTS
 
         if cfg["ascent"] not in ASCENTS:
-            problems.append(Problem(block, "ascent", f"unknown ascent {cfg['ascent']!r}; known: {', '.join(sorted(ASCENTS))}"))
+            problems.append(
+                Problem(block, "ascent", f"unknown ascent {cfg['ascent']!r}; known: {', '.join(sorted(ASCENTS))}")
+            )
     if cfg.get("rho_schedule") is not None:
         from samlab.optim.schedules import RHO_SCHEDULES
 
         if cfg["rho_schedule"] not in RHO_SCHEDULES:
-            problems.append(Problem(block, "rho_schedule", f"unknown rho schedule {cfg['rho_schedule']!r}; "
-                                                           f"known: {', '.join(sorted(RHO_SCHEDULES))}"))
+            problems.append(
+                Problem(
+                    block,
+                    "rho_schedule",
+                    f"unknown rho schedule {cfg['rho_schedule']!r}; known: {', '.join(sorted(RHO_SCHEDULES))}",
+                )
+            )
     perturb = cfg.get("perturb")
     if isinstance(perturb, str) and perturb not in ("all", "classifier"):
-        problems.append(Problem(block, "perturb", f"must be 'all', 'classifier' or a list of parameter-name prefixes, got {perturb!r}"))
+        problems.append(
+            Problem(
+                block, "perturb", f"must be 'all', 'classifier' or a list of parameter-name prefixes, got {perturb!r}"
+            )
+        )
     m = cfg.get("perturbation_batch_size")
     if per_rank_batch is not None and isinstance(m, int) and m >= 1 and per_rank_batch % m:
         ranks = world_size()
-        problems.append(Problem(block, "perturbation_batch_size",
-                                f"m={m} must divide the per-rank micro-batch {per_rank_batch} "
-                                f"(batch_size {per_rank_batch * ranks} / {ranks} rank(s))"))
+        problems.append(
+            Problem(
+                block,
+                "perturbation_batch_size",
+                f"m={m} must divide the per-rank micro-batch {per_rank_batch} "
+                f"(batch_size {per_rank_batch * ranks} / {ranks} rank(s))",
+            )
+        )
     return _ordered(problems)
 
 
@@ -139,8 +185,14 @@ def check_training(block: str, cfg: Any, n_train: int | None = None) -> list[Pro
     if batch % ranks:
         problems.append(Problem(block, "batch_size", f"{batch} must be divisible by the {ranks} DDP ranks"))
     if n_train is not None and n_train < batch * accum:
-        problems.append(Problem(block, "batch_size", f"one update needs batch_size x accum_steps = {batch * accum} "
-                                                     f"samples but the train split has {n_train}"))
+        problems.append(
+            Problem(
+                block,
+                "batch_size",
+                f"one update needs batch_size x accum_steps = {batch * accum} "
+                f"samples but the train split has {n_train}",
+            )
+        )
     return problems
 
 
@@ -179,16 +231,31 @@ def check_data(block: str, cfg: Any) -> list[Problem]:
     name = cfg.get("name")
     model = dataset_model(str(name))
     if model is None:
-        return [Problem(block, "name", f"unknown data set {name!r}{did_you_mean(str(name), DATASETS)}; "
-                                       f"known: {', '.join(sorted(DATASETS))}")]
+        return [
+            Problem(
+                block,
+                "name",
+                f"unknown data set {name!r}{did_you_mean(str(name), DATASETS)}; known: {', '.join(sorted(DATASETS))}",
+            )
+        ]
     kept, _ = split_data_options(cfg)
-    problems = [Problem(p.block, p.key, f"not an option of data set {name!r}{did_you_mean(p.key, model.model_fields)}; "
-                                        f"its options: {', '.join(sorted(model.model_fields))}")
-                for p in unknown_keys(block, kept, model.model_fields)]
+    problems = [
+        Problem(
+            p.block,
+            p.key,
+            f"not an option of data set {name!r}{did_you_mean(p.key, model.model_fields)}; "
+            f"its options: {', '.join(sorted(model.model_fields))}",
+        )
+        for p in unknown_keys(block, kept, model.model_fields)
+    ]
     problems += check_model(block, {k: v for k, v in kept.items() if k in model.model_fields}, model)
     split = kept.get("split")
-    if (isinstance(split, dict) and split and all(isinstance(v, (int, float)) for v in split.values())
-            and (abs(sum(split.values()) - 1) > 1e-6 or min(split.values()) < 0)):
+    if (
+        isinstance(split, dict)
+        and split
+        and all(isinstance(v, (int, float)) for v in split.values())
+        and (abs(sum(split.values()) - 1) > 1e-6 or min(split.values()) < 0)
+    ):
         problems.append(Problem(block, "split", f"fractions must be >= 0 and sum to 1, got {split}"))
     frac = kept.get("val_fraction")
     if isinstance(frac, (int, float)) and not 0 <= frac < 1:
@@ -236,8 +303,14 @@ def _merged(base: Any, override: Any) -> dict[str, Any]:
     return {**(base if isinstance(base, dict) else {}), **(override if isinstance(override, dict) else {})}
 
 
-def check_variant(name: str, block: Any, params: dict[str, Any], shared: Iterable[Problem] = (),
-                  n_train: int | None = None, prefix: str = "") -> list[Problem]:
+def check_variant(
+    name: str,
+    block: Any,
+    params: dict[str, Any],
+    shared: Iterable[Problem] = (),
+    n_train: int | None = None,
+    prefix: str = "",
+) -> list[Problem]:
     """One training variant: its keys, optimizer, and its model/training overrides over the shared blocks
     (a problem of a shared block is reported once, under that block, not once per variant)."""
     where = f"{prefix}{name}"
@@ -245,16 +318,23 @@ def check_variant(name: str, block: Any, params: dict[str, Any], shared: Iterabl
         return [Problem(where, "", f"a training variant must be a mapping with `optimizer:`, got {block!r}")]
     problems = unknown_keys(where, block, VARIANT_KEYS, "key of a training variant")
     if "optimizer" not in block:
-        problems.append(Problem(where, "optimizer", "missing: a training variant needs `optimizer: {name: ..., lr: ...}`"))
+        problems.append(
+            Problem(where, "optimizer", "missing: a training variant needs `optimizer: {name: ..., lr: ...}`")
+        )
     shared_seen = {(p.key, p.message) for p in shared}
     training = _merged(params.get("training"), block.get("training"))
     if isinstance(block.get("training"), dict):
-        problems += [Problem(f"{where}.training", p.key, p.message) for p in check_training("training", training, n_train)
-                     if (p.key, p.message) not in shared_seen]
+        problems += [
+            Problem(f"{where}.training", p.key, p.message)
+            for p in check_training("training", training, n_train)
+            if (p.key, p.message) not in shared_seen
+        ]
     if isinstance(block.get("model"), dict):
-        problems += [Problem(f"{where}.model", p.key, p.message)
-                     for p in check_model_block("model", _merged(params.get("model"), block["model"]))
-                     if (p.key, p.message) not in shared_seen]
+        problems += [
+            Problem(f"{where}.model", p.key, p.message)
+            for p in check_model_block("model", _merged(params.get("model"), block["model"]))
+            if (p.key, p.message) not in shared_seen
+        ]
     if "optimizer" in block:
         per_rank = None
         batch = training.get("batch_size", 64)
@@ -271,18 +351,28 @@ def check_transfer(block: str, cfg: Any) -> list[Problem]:
     problems = check_model(block, cfg, Transfer)
     if not isinstance(cfg, dict):
         return problems
-    targets = {f"{block}.targets.{k}": {"name": k, **(v or {})} for k, v in (cfg.get("targets") or {}).items()} \
-        or {f"{block}.target": cfg.get("target") or {"name": "parity"}}
+    targets = {f"{block}.targets.{k}": {"name": k, **(v or {})} for k, v in (cfg.get("targets") or {}).items()} or {
+        f"{block}.target": cfg.get("target") or {"name": "parity"}
+    }
     for where_target, target in targets.items():
         if not isinstance(target, dict):
             continue
-        target = {k: v for k, v in target.items() if k != "input"}  # the loader's resize for the model (not the data set's)
+        target = {
+            k: v for k, v in target.items() if k != "input"
+        }  # the loader's resize for the model (not the data set's)
         if target.get("name") in RELABELLINGS:
             problems += unknown_keys(where_target, target, ["name"], "setting of a relabelling target")
         else:
-            problems += [Problem(p.block, p.key, p.message if p.key != "name" else
-                                 f"{p.message}; or a relabelling of the training data: {', '.join(sorted(RELABELLINGS))}")
-                         for p in check_data(where_target, target)]
+            problems += [
+                Problem(
+                    p.block,
+                    p.key,
+                    p.message
+                    if p.key != "name"
+                    else f"{p.message}; or a relabelling of the training data: {', '.join(sorted(RELABELLINGS))}",
+                )
+                for p in check_data(where_target, target)
+            ]
     for recipe, rcfg in (cfg.get("finetune") or {}).items():
         where = f"{block}.finetune.{recipe}"
         if not isinstance(rcfg, dict):
@@ -299,9 +389,13 @@ def check_transfer(block: str, cfg: Any) -> list[Problem]:
             problems += check_dataclass(where, rcfg, FinetuneConfig, finetune_keys())
         if "optimizer" in rcfg:
             batch = rcfg.get("batch_size", 64)
-            problems += check_optimizer(f"{where}.optimizer", rcfg["optimizer"], batch if isinstance(batch, int) else None)
+            problems += check_optimizer(
+                f"{where}.optimizer", rcfg["optimizer"], batch if isinstance(batch, int) else None
+            )
         else:
-            problems.append(Problem(where, "optimizer", "missing: a fine-tuning recipe needs `optimizer: {name: ..., lr: ...}`"))
+            problems.append(
+                Problem(where, "optimizer", "missing: a fine-tuning recipe needs `optimizer: {name: ..., lr: ...}`")
+            )
     return _ordered(problems)
 
 
@@ -335,7 +429,11 @@ def _check_study_blocks(params: dict[str, Any]) -> list[Problem]:
             if isinstance(sizes, list) and isinstance(batch, int):
                 bad = [m for m in sizes if isinstance(m, int) and m > 0 and batch % m]
                 if bad:
-                    problems.append(Problem("study", "", f"perturbation batch sizes {bad} do not divide the study batch size {batch}"))
+                    problems.append(
+                        Problem(
+                            "study", "", f"perturbation batch sizes {bad} do not divide the study batch size {batch}"
+                        )
+                    )
     sweep = params.get("obf_sweep")
     if sweep is not None:
         problems += check_model("obf_sweep", sweep, ObfSweep)
@@ -403,14 +501,15 @@ def blocks_used(param_inputs: Iterable[str]) -> set[str]:
         if name == "parameters":
             return {"*"}
         if name.startswith("params:"):
-            parts = name[len("params:"):].split(".")
+            parts = name[len("params:") :].split(".")
             # one variant of an explicit map (`params:variants.sam`, e.g. under --namespaces sam): that one only
             out.add(f"variants.{parts[1]}" if parts[0] == "variants" and len(parts) > 1 else parts[0])
     return out
 
 
-def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = None,
-                        variants: dict[str, dict[str, Any]] | None = None) -> list[Problem]:
+def validate_parameters(
+    params: dict[str, Any], blocks: Iterable[str] | None = None, variants: dict[str, dict[str, Any]] | None = None
+) -> list[Problem]:
     """Every problem of ``params`` (a run's merged parameters), all at once.
 
     ``blocks``: the top-level blocks the run uses (None: every block present); ``variants``: name → variant
@@ -425,8 +524,14 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
     explicit = isinstance(params.get("variants"), dict)
     for key, block in params.items():
         if explicit and key not in KNOWN_BLOCKS and isinstance(block, dict) and "optimizer" in block:
-            problems.append(Problem(key, "", f"a training variant outside the `variants:` map is not trained: move it "
-                                             f"under `variants:` (e.g. --params variants.{key}.optimizer.lr=...)"))
+            problems.append(
+                Problem(
+                    key,
+                    "",
+                    f"a training variant outside the `variants:` map is not trained: move it "
+                    f"under `variants:` (e.g. --params variants.{key}.optimizer.lr=...)",
+                )
+            )
         elif key not in KNOWN_BLOCKS and key not in variants and did_you_mean(key, KNOWN_BLOCKS):
             problems.append(Problem(key, "", f"unknown parameters block{did_you_mean(key, KNOWN_BLOCKS)}"))
     data = params.get("data")
@@ -455,29 +560,47 @@ def validate_parameters(params: dict[str, Any], blocks: Iterable[str] | None = N
 
             names = rob.get("corruptions")
             if isinstance(names, list):
-                problems += [Problem("robustness", "corruptions", f"unknown corruption {c!r}{did_you_mean(str(c), CORRUPTION_NAMES)}")
-                             for c in names if c not in CORRUPTION_NAMES]
+                problems += [
+                    Problem(
+                        "robustness", "corruptions", f"unknown corruption {c!r}{did_you_mean(str(c), CORRUPTION_NAMES)}"
+                    )
+                    for c in names
+                    if c not in CORRUPTION_NAMES
+                ]
             baseline = rob.get("baseline", "sgd")
             if variants and baseline not in variants:
-                problems.append(Problem("robustness", "baseline", f"{baseline!r} is not a training variant"
-                                                                  f"{did_you_mean(str(baseline), variants)}; variants: {', '.join(variants)}"))
+                problems.append(
+                    Problem(
+                        "robustness",
+                        "baseline",
+                        f"{baseline!r} is not a training variant"
+                        f"{did_you_mean(str(baseline), variants)}; variants: {', '.join(variants)}",
+                    )
+                )
     if "transfer" in use and "transfer" in params:
         problems += check_transfer("transfer", params["transfer"])
     if use & {"study", "obf_sweep", "feature_study"}:  # the sweep reads the study's settings too
-        problems += check_study({k: params[k] for k in ("study", "obf_sweep", "feature_study") if k in use and k in params})
+        problems += check_study(
+            {k: params[k] for k in ("study", "obf_sweep", "feature_study") if k in use and k in params}
+        )
     return _ordered(problems)
 
 
-def check_parameters(params: dict[str, Any], blocks: Iterable[str] | None = None,
-                     variants: dict[str, dict[str, Any]] | None = None, what: str = "the parameters") -> None:
+def check_parameters(
+    params: dict[str, Any],
+    blocks: Iterable[str] | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
+    what: str = "the parameters",
+) -> None:
     """``validate_parameters``, raising one ``ConfigError`` that lists every problem."""
     problems = validate_parameters(params, blocks, variants)
     if problems:
         raise ConfigError(problems, what)
 
 
-def check_train_inputs(model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any],
-                       name: str = "model") -> None:
+def check_train_inputs(
+    model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any], name: str = "model"
+) -> None:
     """The Python API's check (``samlab.train.train``): the model, optimizer and training blocks of one run,
     every problem at once, named after the run (the variant)."""
     problems = check_model_block(f"{name}.model", model_cfg) + check_training(f"{name}.training", train_cfg)

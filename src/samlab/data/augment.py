@@ -32,7 +32,7 @@ class CropFlip:
         dy = torch.randint(0, 2 * p + 1, (n, 1), generator=generator)
         dx = torch.randint(0, 2 * p + 1, (n, 1), generator=generator)
         flip = torch.rand(n, 1, generator=generator) < self.hflip
-        rows = dy + torch.arange(h)                                           # (n, h) in padded coordinates
+        rows = dy + torch.arange(h)  # (n, h) in padded coordinates
         cols = dx + torch.where(flip, torch.arange(w - 1, -1, -1), torch.arange(w))  # (n, w)
         dev = x.device
         padded = F.pad(x, (p, p, p, p)) if p else x
@@ -89,11 +89,18 @@ class ResizedCropFlip:
     is float on the [0, 255] scale (the loader's ``normalise`` divides by 255).
     """
 
-    def __init__(self, size: int, scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                 hflip: float = 0.5):
+    def __init__(
+        self,
+        size: int,
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        hflip: float = 0.5,
+    ):
         if not 0 < scale[0] <= scale[1] <= 1 or not 0 < ratio[0] <= ratio[1] or not 0 <= hflip <= 1:
-            raise ValueError(f"need 0 < scale[0] <= scale[1] <= 1, 0 < ratio[0] <= ratio[1], 0 <= hflip <= 1; "
-                             f"got {scale}, {ratio}, {hflip}")
+            raise ValueError(
+                f"need 0 < scale[0] <= scale[1] <= 1, 0 < ratio[0] <= ratio[1], 0 <= hflip <= 1; "
+                f"got {scale}, {ratio}, {hflip}"
+            )
         self.size, self.scale, self.ratio, self.hflip = int(size), tuple(scale), tuple(ratio), float(hflip)
 
     def boxes(self, n: int, h: int, w: int, generator: torch.Generator) -> Tensor:

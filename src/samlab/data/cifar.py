@@ -32,13 +32,22 @@ class CifarFormat:
 
 CIFAR = {
     "cifar10": CifarFormat(
-        "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py",
-        tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta",
+        "cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
         "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
     ),
     "cifar100": CifarFormat(
-        "cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python",
-        ("train",), "test", "meta", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+        "cifar-100-python",
+        ("train",),
+        "test",
+        "meta",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
     ),
 }
 
@@ -59,13 +68,20 @@ def _batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
         raise RawDataError(f"{path.name}: not a CIFAR batch (need a dict with 'data' and {label_key!r})")
     x, y = d["data"], np.asarray(d[label_key], dtype=np.int64)
     if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072 or len(y) != len(x):
-        raise RawDataError(f"{path.name}: 'data' must be uint8 (N, 3072) with N labels, got "
-                           f"{getattr(x, 'dtype', type(x))} {getattr(x, 'shape', '')} and {len(y)} labels")
+        raise RawDataError(
+            f"{path.name}: 'data' must be uint8 (N, 3072) with N labels, got "
+            f"{getattr(x, 'dtype', type(x))} {getattr(x, 'shape', '')} and {len(y)} labels"
+        )
     return x.reshape(-1, 3, 32, 32), y
 
 
-def read_cifar(name: str, raw_dir: str | Path = "data/01_raw", md5: str | None = "published",
-               labels: str = "fine", verify_checksum: bool = True) -> CifarRaw:
+def read_cifar(
+    name: str,
+    raw_dir: str | Path = "data/01_raw",
+    md5: str | None = "published",
+    labels: str = "fine",
+    verify_checksum: bool = True,
+) -> CifarRaw:
     """Read ``cifar10``/``cifar100`` (``labels``: ``fine`` or ``coarse`` for 100) from ``raw_dir``.
 
     ``md5="published"`` checks the official checksum; a string checks that one; ``None`` or
@@ -112,8 +128,15 @@ def split_train(images: torch.Tensor, labels: torch.Tensor, val_fraction: float,
     return {k: (images[torch.from_numpy(i)], labels[torch.from_numpy(i)]) for k, i in idx.items()}
 
 
-def prepare_cifar(variant: str, raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
-                  md5: str | None = "published", labels: str = "fine", verify_checksum: bool = True) -> PreparedData:
+def prepare_cifar(
+    variant: str,
+    raw_dir: str = "data/01_raw",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    md5: str | None = "published",
+    labels: str = "fine",
+    verify_checksum: bool = True,
+) -> PreparedData:
     raw = read_cifar(variant, raw_dir, md5, labels, verify_checksum)
     splits = split_train(*raw.train, val_fraction, seed)
     splits["test"] = raw.test
@@ -124,11 +147,22 @@ def prepare_cifar(variant: str, raw_dir: str = "data/01_raw", val_fraction: floa
     return PreparedData(variant, splits, mean, std, raw.class_names, extra)
 
 
-def prepare_cifar10(raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
-                    md5: str | None = "published", verify_checksum: bool = True) -> PreparedData:
+def prepare_cifar10(
+    raw_dir: str = "data/01_raw",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    md5: str | None = "published",
+    verify_checksum: bool = True,
+) -> PreparedData:
     return prepare_cifar("cifar10", raw_dir, val_fraction, seed, md5, "fine", verify_checksum)
 
 
-def prepare_cifar100(raw_dir: str = "data/01_raw", val_fraction: float = 0.1, seed: int = 0,
-                     md5: str | None = "published", labels: str = "fine", verify_checksum: bool = True) -> PreparedData:
+def prepare_cifar100(
+    raw_dir: str = "data/01_raw",
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    md5: str | None = "published",
+    labels: str = "fine",
+    verify_checksum: bool = True,
+) -> PreparedData:
     return prepare_cifar("cifar100", raw_dir, val_fraction, seed, md5, labels, verify_checksum)

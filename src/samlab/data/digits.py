@@ -34,9 +34,7 @@ def canonical_split_order(names) -> list[str]:
     return [n for n in CANONICAL_SPLITS if n in names] + sorted(n for n in names if n not in CANONICAL_SPLITS)
 
 
-def stratified_split(
-    labels: np.ndarray, fractions: dict[str, float], seed: int
-) -> dict[str, np.ndarray]:
+def stratified_split(labels: np.ndarray, fractions: dict[str, float], seed: int) -> dict[str, np.ndarray]:
     """Fixed, stratified index split; ``fractions`` must sum to 1 (e.g. train/val/test).
 
     The splits are drawn in the canonical order train, val, test, then any others by name, whatever order the
@@ -50,9 +48,7 @@ def stratified_split(
     left = 1.0
     for name in names[:-1]:
         frac = fractions[name] / left
-        take, remaining = train_test_split(
-            remaining, train_size=frac, random_state=seed, stratify=labels[remaining]
-        )
+        take, remaining = train_test_split(remaining, train_size=frac, random_state=seed, stratify=labels[remaining])
         out[name] = np.sort(take)
         left -= fractions[name]
     out[names[-1]] = np.sort(remaining)

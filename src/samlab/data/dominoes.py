@@ -50,8 +50,12 @@ def stack_dominoes(
 
 
 def dominoes_from_pools(
-    name: str, pools: dict[str, tuple[torch.Tensor, torch.Tensor]], easy_for: dict[str, EasyParts],
-    class_names: list[str], seed: int, extra: dict,
+    name: str,
+    pools: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    easy_for: dict[str, EasyParts],
+    class_names: list[str],
+    seed: int,
+    extra: dict,
 ) -> PreparedData:
     """All seven splits from hard-image pools ``train``/``val``/``test`` and easy-part makers for each pool."""
     gen = torch.Generator().manual_seed(seed)
@@ -81,6 +85,7 @@ def colour_parts(colours: torch.Tensor, size: int, noise: float) -> EasyParts:
         base = colours[cls].float().view(len(cls), -1, 1, 1).expand(-1, -1, size, size)
         noisy = base + noise * torch.randn(base.shape, generator=gen)
         return noisy.round().clamp(0, 255).to(torch.uint8)
+
     return make
 
 
@@ -96,6 +101,7 @@ def pool_parts(images: torch.Tensor, classes: torch.Tensor, num_classes: int) ->
             where = cls == k
             idx[where] = members[torch.randint(0, len(members), (int(where.sum()),), generator=gen)]
         return images[idx]
+
     return make
 
 
@@ -107,8 +113,14 @@ def _select(images: torch.Tensor, labels: torch.Tensor, keep: Sequence[int]) -> 
     return images[mask], new
 
 
-def prepare_dominoes(image_size: int = 16, in_chans: int = 3, classes: Sequence[int] | None = None,
-                     split: dict[str, float] | None = None, easy_noise: float = 24.0, seed: int = 0) -> PreparedData:
+def prepare_dominoes(
+    image_size: int = 16,
+    in_chans: int = 3,
+    classes: Sequence[int] | None = None,
+    split: dict[str, float] | None = None,
+    easy_noise: float = 24.0,
+    seed: int = 0,
+) -> PreparedData:
     """Digit dominoes: (C, 2·S, S) images, a flat class colour on top, the digit below."""
     classes = list(range(10)) if classes is None else [int(c) for c in classes]
     if len(classes) < 2 or len(set(classes)) != len(classes) or not set(classes) <= set(range(10)):
@@ -120,13 +132,25 @@ def prepare_dominoes(image_size: int = 16, in_chans: int = 3, classes: Sequence[
     idx = stratified_split(labels.numpy(), split, seed)
     pools = {k: (images[torch.from_numpy(i)], labels[torch.from_numpy(i)]) for k, i in idx.items()}
     easy = colour_parts(class_colours(len(classes), in_chans), image_size, easy_noise)
-    return dominoes_from_pools("dominoes", pools, {k: easy for k in pools}, [str(c) for c in classes], seed,
-                               {"easy": "class colour", "hard": "digit", "digits": classes})
+    return dominoes_from_pools(
+        "dominoes",
+        pools,
+        {k: easy for k in pools},
+        [str(c) for c in classes],
+        seed,
+        {"easy": "class colour", "hard": "digit", "digits": classes},
+    )
 
 
-def prepare_cifar_mnist(raw_dir: str = "data/01_raw", cifar_classes: Sequence[int] = (1, 9),
-                        mnist_classes: Sequence[int] = (0, 1), val_fraction: float = 0.1, seed: int = 0,
-                        md5: str | None = "published", verify_checksum: bool = True) -> PreparedData:
+def prepare_cifar_mnist(
+    raw_dir: str = "data/01_raw",
+    cifar_classes: Sequence[int] = (1, 9),
+    mnist_classes: Sequence[int] = (0, 1),
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    md5: str | None = "published",
+    verify_checksum: bool = True,
+) -> PreparedData:
     """CIFAR-MNIST (3, 64, 32): MNIST (easy, padded to 32×32, grey→RGB) on top of CIFAR-10 (hard)."""
     if len(cifar_classes) != len(mnist_classes) or len(cifar_classes) < 2:
         raise ValueError(f"need as many (>= 2) CIFAR as MNIST classes, got {cifar_classes} and {mnist_classes}")
@@ -144,6 +168,16 @@ def prepare_cifar_mnist(raw_dir: str = "data/01_raw", cifar_classes: Sequence[in
     easy_train = pool_parts(padded(m_train[0]), m_train[1], k)
     easy_test = pool_parts(padded(m_test[0]), m_test[1], k)
     names = [f"{cifar.class_names[c]}|{m}" for c, m in zip(cifar_classes, mnist_classes)]
-    return dominoes_from_pools("cifar_mnist", pools, {"train": easy_train, "val": easy_train, "test": easy_test},
-                               names, seed, {"easy": "mnist", "hard": "cifar10", "cifar_classes": list(cifar_classes),
-                                             "mnist_classes": list(mnist_classes)})
+    return dominoes_from_pools(
+        "cifar_mnist",
+        pools,
+        {"train": easy_train, "val": easy_train, "test": easy_test},
+        names,
+        seed,
+        {
+            "easy": "mnist",
+            "hard": "cifar10",
+            "cifar_classes": list(cifar_classes),
+            "mnist_classes": list(mnist_classes),
+        },
+    )

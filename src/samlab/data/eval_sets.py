@@ -67,7 +67,9 @@ def class_folders(name: str, root: str | Path, class_names: list[str]) -> FileSe
     files, targets = [], []
     for folder in _subdirs(root):
         if folder.name not in index:
-            raise RawDataError(f"{root}: class folder {folder.name!r} is not among the model's {len(class_names)} classes")
+            raise RawDataError(
+                f"{root}: class folder {folder.name!r} is not among the model's {len(class_names)} classes"
+            )
         for f in _images(folder):
             files.append(str(f))
             targets.append(index[folder.name])
@@ -95,7 +97,9 @@ def real(name: str, root: str | Path, labels: str | Path, num_classes: int) -> F
     root, labels = Path(root), Path(labels)
     _require(root, name)
     if not labels.is_file():
-        raise MissingRawFileError(f"ReaL labels {labels} not found (real.json of github.com/google-research/reassessed-imagenet)")
+        raise MissingRawFileError(
+            f"ReaL labels {labels} not found (real.json of github.com/google-research/reassessed-imagenet)"
+        )
     sets = json.loads(labels.read_text())
     if not isinstance(sets, list) or not all(isinstance(s, list) for s in sets):
         raise RawDataError(f"{labels}: expected a JSON list of label lists, one per validation image")
@@ -154,19 +158,30 @@ class FileSetDataset(Dataset):
 def eval_transform(image_size: int, crop_pct: float, mean, std):
     from timm.data import create_transform
 
-    return create_transform(image_size, is_training=False, crop_pct=crop_pct, interpolation="bilinear",
-                            mean=tuple(mean), std=tuple(std))
+    return create_transform(
+        image_size, is_training=False, crop_pct=crop_pct, interpolation="bilinear", mean=tuple(mean), std=tuple(std)
+    )
 
 
-def file_set_loader(file_set: FileSet, image_size: int, crop_pct: float, mean, std, batch_size: int = 256,
-                    num_workers: int | None = None, channels: int = 3, device: str | torch.device = "cpu"):
+def file_set_loader(
+    file_set: FileSet,
+    image_size: int,
+    crop_pct: float,
+    mean,
+    std,
+    batch_size: int = 256,
+    num_workers: int | None = None,
+    channels: int = 3,
+    device: str | torch.device = "cpu",
+):
     from samlab.data.image_folder import DeviceLoader
 
     dataset = FileSetDataset(file_set, eval_transform(image_size, crop_pct, mean, std), "RGB" if channels == 3 else "L")
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     device = torch.device(device)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
+    )
     return DeviceLoader(loader, device)
 
 

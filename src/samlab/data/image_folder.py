@@ -37,10 +37,17 @@ def _class_dirs(folder: Path) -> list[str]:
     return sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def prepare_image_folder(root: str = "data/01_raw/imagenet", splits: dict[str, str] | None = None,
-                         image_size: int = 224, in_chans: int = 3, mean: list[float] | None = None,
-                         std: list[float] | None = None, train_scale: tuple[float, float] = (0.05, 1.0),
-                         crop_pct: float = 0.875, name: str = "image_folder") -> PreparedData:
+def prepare_image_folder(
+    root: str = "data/01_raw/imagenet",
+    splits: dict[str, str] | None = None,
+    image_size: int = 224,
+    in_chans: int = 3,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+    train_scale: tuple[float, float] = (0.05, 1.0),
+    crop_pct: float = 0.875,
+    name: str = "image_folder",
+) -> PreparedData:
     """Check the folders, record their classes and counts; no pixels are read here."""
     splits = splits or {"train": "train", "test": "val"}
     if "train" not in splits:
@@ -69,8 +76,13 @@ def prepare_image_folder(root: str = "data/01_raw/imagenet", splits: dict[str, s
         counts[split] = len(images)
     default_mean, default_std = (IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD) if in_chans == 3 else ((0.5,), (0.5,))
     extra = {
-        "stream": "image_folder", "root": str(root_path), "split_dirs": dict(splits), "counts": counts,
-        "image_shape": [in_chans, image_size, image_size], "train_scale": list(train_scale), "crop_pct": crop_pct,
+        "stream": "image_folder",
+        "root": str(root_path),
+        "split_dirs": dict(splits),
+        "counts": counts,
+        "image_shape": [in_chans, image_size, image_size],
+        "train_scale": list(train_scale),
+        "crop_pct": crop_pct,
     }
     return PreparedData(name, {}, tuple(mean or default_mean), tuple(std or default_std), classes, extra)
 
@@ -116,10 +128,13 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
     ``world_size`` contiguous slices. A single process gets the whole global batch. Shuffling and the epoch's
     augmentation seed come from ``generator`` (the same on every rank; checkpointed for resume)."""
 
-    def __init__(self, n: int, batch_size: int, accum_steps: int, world_size: int, rank: int, generator: torch.Generator):
+    def __init__(
+        self, n: int, batch_size: int, accum_steps: int, world_size: int, rank: int, generator: torch.Generator
+    ):
         if batch_size % (accum_steps * world_size):
-            raise ValueError(f"batch of {batch_size} images does not split into {accum_steps} micro-batches × "
-                             f"{world_size} ranks")
+            raise ValueError(
+                f"batch of {batch_size} images does not split into {accum_steps} micro-batches × {world_size} ranks"
+            )
         self.n, self.batch_size, self.accum, self.world, self.rank = n, batch_size, accum_steps, world_size, rank
         self.generator = generator
 
@@ -132,15 +147,24 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
         micro = self.batch_size // self.accum
         share = micro // self.world
         for b in range(len(self)):
-            batch = order[b * self.batch_size:(b + 1) * self.batch_size]
-            mine = torch.cat([batch[k * micro + self.rank * share:k * micro + (self.rank + 1) * share]
-                              for k in range(self.accum)])
+            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
+            mine = torch.cat(
+                [batch[k * micro + self.rank * share : k * micro + (self.rank + 1) * share] for k in range(self.accum)]
+            )
             yield [(int(i), epoch_seed) for i in mine]
 
 
-def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool = False, seed: int = 0,
-                  device: str | torch.device = "cpu", num_workers: int | None = None,
-                  indices: torch.Tensor | None = None, accum_steps: int = 1) -> DeviceLoader:
+def stream_loader(
+    data: PreparedData,
+    split: str,
+    batch_size: int,
+    train: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    num_workers: int | None = None,
+    indices: torch.Tensor | None = None,
+    accum_steps: int = 1,
+) -> DeviceLoader:
     """Batches of a streamed split: timm dataset + recipe transforms + ``DataLoader`` with workers.
 
     Training under ``torchrun`` loads only this rank's share of every global batch (``per_rank`` is then set on
@@ -153,19 +177,33 @@ def stream_loader(data: PreparedData, split: str, batch_size: int, train: bool =
         raise KeyError(f"split {split!r} not in {sorted(extra['split_dirs'])}")
     c, size, _ = data.image_shape
     transform = create_transform(
-        size, is_training=train, scale=tuple(extra["train_scale"]), hflip=0.5, color_jitter=None,
-        crop_pct=extra["crop_pct"], mean=data.mean, std=data.std, **({} if train else {"interpolation": "bilinear"}),
+        size,
+        is_training=train,
+        scale=tuple(extra["train_scale"]),
+        hflip=0.5,
+        color_jitter=None,
+        crop_pct=extra["crop_pct"],
+        mean=data.mean,
+        std=data.std,
+        **({} if train else {"interpolation": "bilinear"}),
     )
-    dataset = ImageDataset(os.path.join(extra["root"], extra["split_dirs"][split]),
-                           class_map={n: i for i, n in enumerate(data.class_names)},
-                           input_img_mode="RGB" if c == 3 else "L", transform=transform)
+    dataset = ImageDataset(
+        os.path.join(extra["root"], extra["split_dirs"][split]),
+        class_map={n: i for i, n in enumerate(data.class_names)},
+        input_img_mode="RGB" if c == 3 else "L",
+        transform=transform,
+    )
     if indices is not None:
         dataset = Subset(dataset, [int(i) for i in indices])
     device = torch.device(device)
     workers = min(8, os.cpu_count() or 1) if num_workers is None else num_workers
     generator = torch.Generator().manual_seed(seed)
-    common = {"num_workers": workers, "pin_memory": device.type == "cuda", "persistent_workers": workers > 0,
-              "generator": generator}
+    common = {
+        "num_workers": workers,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": workers > 0,
+        "generator": generator,
+    }
     if not train:
         return DeviceLoader(DataLoader(dataset, batch_size=batch_size, shuffle=False, **common), device)
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -69,8 +69,17 @@ class TensorLoader:
 
 
 def make_loader(
-    data, split: str, batch_size: int, *, train: bool = False, seed: int = 0, device: str | torch.device = "cpu",
-    augment: dict | None = None, num_workers: int | None = None, indices: Tensor | None = None, accum_steps: int = 1,
+    data,
+    split: str,
+    batch_size: int,
+    *,
+    train: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    augment: dict | None = None,
+    num_workers: int | None = None,
+    indices: Tensor | None = None,
+    accum_steps: int = 1,
 ):
     """The one way to get batches of ``split`` of any prepared data set (tensor or streamed).
 
@@ -90,22 +99,42 @@ def make_loader(
     if data.kind == "stream":
         from samlab.data.image_folder import stream_loader
 
-        return stream_loader(data, split, batch_size, train=train, seed=seed, device=device, num_workers=num_workers,
-                             indices=indices, accum_steps=accum_steps)
+        return stream_loader(
+            data,
+            split,
+            batch_size,
+            train=train,
+            seed=seed,
+            device=device,
+            num_workers=num_workers,
+            indices=indices,
+            accum_steps=accum_steps,
+        )
     from samlab.data.augment import create_augment, input_transforms
 
     train_input, eval_input = input_transforms(data.extra.get("input"))
     if train_input is not None and augment:
-        raise ValueError(f"{data.name} is resized for the model (extra['input']) with its own train augmentation; "
-                         f"drop training.augment ({augment})")
+        raise ValueError(
+            f"{data.name} is resized for the model (extra['input']) with its own train augmentation; "
+            f"drop training.augment ({augment})"
+        )
     transform = (train_input or create_augment(augment)) if train else eval_input
     if train and transform is not None and data.kind != "images":
         raise ValueError(f"augmentation {augment} needs images; {data.name} holds feature vectors")
     images, labels = data.splits[split]
     if indices is not None:
         images, labels = images[indices], labels[indices]
-    return TensorLoader(images, labels, batch_size, data.normalise, shuffle=train, drop_last=train, seed=seed,
-                        device=device, augment=transform)
+    return TensorLoader(
+        images,
+        labels,
+        batch_size,
+        data.normalise,
+        shuffle=train,
+        drop_last=train,
+        seed=seed,
+        device=device,
+        augment=transform,
+    )
 
 
 def subset_indices(n: int, size: int | None, seed: int = 0, order: str = "random") -> Tensor:
@@ -122,8 +151,15 @@ def subset_indices(n: int, size: int | None, seed: int = 0, order: str = "random
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
 
 
-def load_subset(data, split: str = "train", size: int | None = None, seed: int = 0, order: str = "random",
-                batch_size: int = 256, num_workers: int | None = None) -> tuple[Tensor, Tensor]:
+def load_subset(
+    data,
+    split: str = "train",
+    size: int | None = None,
+    seed: int = 0,
+    order: str = "random",
+    batch_size: int = 256,
+    num_workers: int | None = None,
+) -> tuple[Tensor, Tensor]:
     """A fixed subset of ``split`` as one normalised float tensor (CPU) and its labels, read through the eval
     transform whatever the data's kind: what sharpness and feature-balance measurements run on."""
     idx = subset_indices(data.split_size(split), size, seed, order)

@@ -22,6 +22,7 @@ def mnist_source(name: str) -> str:
     """Where to download one MNIST file: the mirror, and the original site."""
     return f"{MNIST_MIRROR}{name} (or the original {MNIST_ORIGINAL}{name})"
 
+
 MNIST_FILES = {  # the published checksums
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -46,7 +47,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def read_mnist(raw_dir: str | Path = "data/01_raw", verify_checksum: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def read_mnist(
+    raw_dir: str | Path = "data/01_raw", verify_checksum: bool = True
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Official train (60k) and test (10k) splits as uint8 (N, 1, 28, 28) and int64 labels
     (``verify_checksum=False`` accepts non-official files, e.g. a subset)."""
     out = {}
@@ -74,8 +77,14 @@ def resize_images(images: torch.Tensor, image_size: int, in_chans: int) -> torch
     return images.expand(-1, in_chans, -1, -1).contiguous() if images.shape[1] == 1 else images
 
 
-def prepare_mnist(raw_dir: str = "data/01_raw", image_size: int = 28, in_chans: int = 1, val_fraction: float = 0.1,
-                  seed: int = 0, verify_checksum: bool = True) -> PreparedData:
+def prepare_mnist(
+    raw_dir: str = "data/01_raw",
+    image_size: int = 28,
+    in_chans: int = 1,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    verify_checksum: bool = True,
+) -> PreparedData:
     raw = read_mnist(raw_dir, verify_checksum)
     raw = {k: (resize_images(x, image_size, in_chans), y) for k, (x, y) in raw.items()}
     splits = split_train(*raw["train"], val_fraction, seed)

@@ -45,12 +45,16 @@ class PreparedData:
             elif images.dtype == torch.float32 and images.ndim == 2:
                 kinds.add("features")
             else:
-                raise ValueError(f"split {split!r}: need uint8 images (N, C, H, W) or float32 features (N, D), "
-                                 f"got {images.dtype} {tuple(images.shape)}")
+                raise ValueError(
+                    f"split {split!r}: need uint8 images (N, C, H, W) or float32 features (N, D), "
+                    f"got {images.dtype} {tuple(images.shape)}"
+                )
             if labels.shape != (images.shape[0],):
                 raise ValueError(f"split {split!r}: {images.shape[0]} images but labels of shape {tuple(labels.shape)}")
             if len(self.mean) != images.shape[1] or len(self.std) != images.shape[1]:
-                raise ValueError(f"split {split!r}: {images.shape[1]} channels but mean/std of length {len(self.mean)}/{len(self.std)}")
+                raise ValueError(
+                    f"split {split!r}: {images.shape[1]} channels but mean/std of length {len(self.mean)}/{len(self.std)}"
+                )
         if len(kinds) > 1:
             raise ValueError("all splits must be images or all features, not a mix")
         if not self.splits and "image_shape" not in self.extra:

@@ -81,8 +81,10 @@ def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
     """``_codecs.encode`` as pickle protocols 0-2 use it under Python 3 (bytes written as latin-1 text);
     only that use is admitted, so no other codec is reachable from a file."""
     if encoding.replace("-", "").replace("_", "").lower() not in ("latin1", "iso88591") or not isinstance(text, str):
-        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}: plain-data pickles "
-                                     "only use it with latin1 to store bytes")
+        raise pickle.UnpicklingError(
+            f"refused _codecs.encode with encoding {encoding!r}: plain-data pickles "
+            "only use it with latin1 to store bytes"
+        )
     return text.encode("latin-1", errors)
 
 

@@ -47,25 +47,52 @@ def two_feature_labels(n: int, mode: str, gen: torch.Generator) -> tuple[torch.T
     raise ValueError(f"unknown mode {mode!r}")
 
 
-def prepare_toy(n_train: int = 2000, n_val: int = 500, n_test: int = 1000, turns: float = 2.0, easy_margin: float = 1.0,
-                easy_noise: float = 0.25, hard_noise: float = 0.02, easy_dim: int = 1, seed: int = 0) -> PreparedData:
+def prepare_toy(
+    n_train: int = 2000,
+    n_val: int = 500,
+    n_test: int = 1000,
+    turns: float = 2.0,
+    easy_margin: float = 1.0,
+    easy_noise: float = 0.25,
+    hard_noise: float = 0.02,
+    easy_dim: int = 1,
+    seed: int = 0,
+) -> PreparedData:
     """Float32 features (N, easy_dim + 2): columns ``[0, easy_dim)`` easy, the last two the spiral."""
     if min(n_train, n_val, n_test) < 2 or turns <= 0 or easy_dim < 1:
-        raise ValueError(f"need n_* >= 2, turns > 0 and easy_dim >= 1; got {n_train}, {n_val}, {n_test}, {turns}, {easy_dim}")
+        raise ValueError(
+            f"need n_* >= 2, turns > 0 and easy_dim >= 1; got {n_train}, {n_val}, {n_test}, {turns}, {easy_dim}"
+        )
     gen = torch.Generator().manual_seed(seed)
-    sizes = {"train": n_train, "val": n_val, "test": n_test, "hard_only_train": n_train, "hard_only_test": n_test,
-             "easy_only_train": n_train, "easy_only_test": n_test}
+    sizes = {
+        "train": n_train,
+        "val": n_val,
+        "test": n_test,
+        "hard_only_train": n_train,
+        "hard_only_test": n_test,
+        "easy_only_train": n_train,
+        "easy_only_test": n_test,
+    }
     splits = {}
     for split in TWO_FEATURE_SPLITS:
         mode = "aligned" if split in ("train", "val", "test") else split.rsplit("_", 1)[0]
         y, y_easy, y_hard = two_feature_labels(sizes[split], mode, gen)
-        x = torch.cat([easy_feature(y_easy, easy_margin, easy_noise, easy_dim, gen),
-                       spiral_feature(y_hard, turns, hard_noise, gen)], dim=1)
+        x = torch.cat(
+            [
+                easy_feature(y_easy, easy_margin, easy_noise, easy_dim, gen),
+                spiral_feature(y_hard, turns, hard_noise, gen),
+            ],
+            dim=1,
+        )
         splits[split] = (x.float().contiguous(), y.long())
     d = easy_dim + 2
     extra = {
-        "easy_dims": list(range(easy_dim)), "hard_dims": [easy_dim, easy_dim + 1],
+        "easy_dims": list(range(easy_dim)),
+        "hard_dims": [easy_dim, easy_dim + 1],
         "parts": {"easy": {"dims": list(range(easy_dim))}, "hard": {"dims": [easy_dim, easy_dim + 1]}},
-        "turns": turns, "easy_margin": easy_margin, "easy_noise": easy_noise, "hard_noise": hard_noise,
+        "turns": turns,
+        "easy_margin": easy_margin,
+        "easy_noise": easy_noise,
+        "hard_noise": hard_noise,
     }
     return PreparedData("toy", splits, (0.0,) * d, (1.0,) * d, ["0", "1"], extra)

@@ -34,14 +34,25 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 # The order of the papers' tables; names as the CIFAR-10-C .npy files.
 CORRUPTION_NAMES = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
 )
 SKIPPED = {
     "frost": "blends in crops of the reference code's six frost photographs, which samlab does not ship; "
-             "a synthetic texture would not be the published corruption",
+    "a synthetic texture would not be the published corruption",
 }
 
 # Severity constants as published; elastic_transform's are fractions of the image size (see _elastic).
@@ -53,8 +64,13 @@ CIFAR_PARAMS: dict[str, list] = {
     "glass_blur": [(0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)],
     "motion_blur": [(6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)],
     "zoom_blur": [(1, 1.06, 0.01), (1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.01), (1, 1.26, 0.01)],
-    "snow": [(0.1, 0.2, 1, 0.6, 8, 3, 0.95), (0.1, 0.2, 1, 0.5, 10, 4, 0.9), (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
-             (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85), (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8)],
+    "snow": [
+        (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
+        (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
+        (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
+        (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
+        (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
+    ],
     "frost": [(1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)],
     "fog": [(0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)],
     "brightness": [0.05, 0.1, 0.15, 0.2, 0.3],
@@ -71,18 +87,25 @@ IMAGENET_PARAMS: dict[str, list] = {
     "glass_blur": [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)],
     "motion_blur": [(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)],
     "zoom_blur": [(1, 1.11, 0.01), (1, 1.16, 0.01), (1, 1.21, 0.02), (1, 1.26, 0.02), (1, 1.31, 0.03)],
-    "snow": [(0.1, 0.3, 3, 0.5, 10, 4, 0.8), (0.2, 0.3, 2, 0.5, 12, 4, 0.7), (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
-             (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65), (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55)],
+    "snow": [
+        (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+        (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+        (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+        (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+        (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+    ],
     "frost": [(1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)],
     "fog": [(1.5, 2), (2.0, 2), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4)],
     "brightness": [0.1, 0.2, 0.3, 0.4, 0.5],
     "contrast": [0.4, 0.3, 0.2, 0.1, 0.05],
     # the reference multiplies by 244 for 224-px images ("should have been 224"): kept, as a fraction of 224
-    "elastic_transform": [(2 * 244 / 224, 0.7 * 244 / 224, 0.1 * 244 / 224),
-                          (2 * 244 / 224, 0.08 * 244 / 224, 0.2 * 244 / 224),
-                          (0.05 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
-                          (0.07 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
-                          (0.12 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224)],
+    "elastic_transform": [
+        (2 * 244 / 224, 0.7 * 244 / 224, 0.1 * 244 / 224),
+        (2 * 244 / 224, 0.08 * 244 / 224, 0.2 * 244 / 224),
+        (0.05 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+        (0.07 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+        (0.12 * 244 / 224, 0.01 * 244 / 224, 0.02 * 244 / 224),
+    ],
     "pixelate": [0.6, 0.5, 0.4, 0.3, 0.25],
     "jpeg_compression": [25, 18, 15, 10, 7],
 }
@@ -90,6 +113,7 @@ PARAMETER_SETS = {"cifar": CIFAR_PARAMS, "imagenet": IMAGENET_PARAMS}
 
 
 # ---------------------------------------------------------------- helpers (batched, float images in [0, 1])
+
 
 def _pad_index(n: int, r: int, mode: str, device) -> Tensor:
     """Source indices of a 1-D signal of length n padded by r on both sides."""
@@ -157,14 +181,14 @@ def _disk_kernel(radius: float, alias_blur: float) -> Tensor:
     k = _filter2d(_filter2d(disk[None, None], g.view(-1, 1), "reflect101"), g.view(1, -1), "reflect101")[0, 0]
     rows = torch.nonzero(k.abs().sum(1) > 0).flatten()
     r = int(max(half - rows.min(), rows.max() - half))
-    return k[half - r: half + r + 1, half - r: half + r + 1]
+    return k[half - r : half + r + 1, half - r : half + r + 1]
 
 
 def motion_blur_batch(x: Tensor, radius: float, sigma: float, angles: Tensor) -> Tensor:
     """Blur each image along its own angle (degrees): Σ_i k_i · shift(x, i·(cos, sin)), edges replicated."""
     n, c, h, w = x.shape
     width = int(2 * radius + 1)
-    k = torch.exp(-torch.arange(width, dtype=torch.float64) ** 2 / (2 * sigma**2))
+    k = torch.exp(-(torch.arange(width, dtype=torch.float64) ** 2) / (2 * sigma**2))
     k = (k / k.sum()).tolist()
     rad = torch.deg2rad(angles.double())
     sin, cos = torch.sin(rad), torch.cos(rad)
@@ -188,18 +212,18 @@ def clipped_zoom(x: Tensor, zoom: float) -> Tensor:
     h, w = x.shape[-2:]
     ch, cw = math.ceil(h / zoom), math.ceil(w / zoom)
     top, left = (h - ch) // 2, (w - cw) // 2
-    crop = x[..., top: top + ch, left: left + cw]
+    crop = x[..., top : top + ch, left : left + cw]
     oh, ow = round(ch * zoom), round(cw * zoom)
     if (oh, ow) != (ch, cw):
         crop = F.interpolate(crop, size=(oh, ow), mode="bilinear", align_corners=True)
     th, tw = (oh - h) // 2, (ow - w) // 2
-    return crop[..., th: th + h, tw: tw + w]
+    return crop[..., th : th + h, tw : tw + w]
 
 
 def _luma(x: Tensor) -> Tensor:
     if x.shape[1] == 1:
         return x
-    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
 def _uniform(shape, low: float, high: float, gen: torch.Generator, device) -> Tensor:
@@ -248,13 +272,113 @@ def _box_matrix(n_in: int, n_out: int) -> Tensor:
 
 
 # JPEG (ITU T.81 Annex K tables, IJG quality scaling)
-_LUMA_Q = torch.tensor([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=torch.float32).view(8, 8)
-_CHROMA_Q = torch.tensor([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32, dtype=torch.float32).view(8, 8)
+_LUMA_Q = torch.tensor(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=torch.float32,
+).view(8, 8)
+_CHROMA_Q = torch.tensor(
+    [
+        17,
+        18,
+        24,
+        47,
+        99,
+        99,
+        99,
+        99,
+        18,
+        21,
+        26,
+        66,
+        99,
+        99,
+        99,
+        99,
+        24,
+        26,
+        56,
+        99,
+        99,
+        99,
+        99,
+        99,
+        47,
+        66,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+    ]
+    + [99] * 32,
+    dtype=torch.float32,
+).view(8, 8)
 
 
 def _quant_table(base: Tensor, quality: int) -> Tensor:
@@ -325,6 +449,7 @@ def _as_matrix(x: Tensor, op, c) -> Tensor:
         return op(x, c)
     m = _operator_matrix(op, c, h, w).to(x)
     return (x.reshape(n * ch, h * w) @ m).view(n, ch, h, w)
+
 
 def _gaussian_noise(x, c, gen):
     return x + torch.randn(x.shape, generator=gen).to(x) * c
@@ -458,10 +583,20 @@ def _jpeg(x, c, gen):
 
 
 CORRUPTIONS: dict[str, Callable[[Tensor, object, torch.Generator], Tensor]] = {
-    "gaussian_noise": _gaussian_noise, "shot_noise": _shot_noise, "impulse_noise": _impulse_noise,
-    "defocus_blur": _defocus_blur, "glass_blur": _glass_blur, "motion_blur": _motion_blur, "zoom_blur": _zoom_blur,
-    "snow": _snow, "fog": _fog, "brightness": _brightness, "contrast": _contrast,
-    "elastic_transform": _elastic, "pixelate": _pixelate, "jpeg_compression": _jpeg,
+    "gaussian_noise": _gaussian_noise,
+    "shot_noise": _shot_noise,
+    "impulse_noise": _impulse_noise,
+    "defocus_blur": _defocus_blur,
+    "glass_blur": _glass_blur,
+    "motion_blur": _motion_blur,
+    "zoom_blur": _zoom_blur,
+    "snow": _snow,
+    "fog": _fog,
+    "brightness": _brightness,
+    "contrast": _contrast,
+    "elastic_transform": _elastic,
+    "pixelate": _pixelate,
+    "jpeg_compression": _jpeg,
 }
 _ROUNDED = {"pixelate", "jpeg_compression"}  # PIL hands back 8-bit images; the others were np.uint8-truncated
 
@@ -502,7 +637,9 @@ def torch_threads(n: int | None) -> Iterator[None]:
             torch.set_num_threads(old)
 
 
-def corrupt(images: Tensor, name: str, severity: int, seed: int = 0, params: str = "auto", threads: int | None = None) -> Tensor:
+def corrupt(
+    images: Tensor, name: str, severity: int, seed: int = 0, params: str = "auto", threads: int | None = None
+) -> Tensor:
     """One corruption at one severity (1–5) of a uint8 batch (N, C, H, W) → uint8 of the same shape."""
     if name in SKIPPED:
         raise ValueError(f"corruption {name!r} is not available: {SKIPPED[name]}")
@@ -511,7 +648,9 @@ def corrupt(images: Tensor, name: str, severity: int, seed: int = 0, params: str
     if severity not in SEVERITIES:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity}")
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"images must be uint8 (N, C, H, W) with C in (1, 3), got {images.dtype} {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be uint8 (N, C, H, W) with C in (1, 3), got {images.dtype} {tuple(images.shape)}"
+        )
     if images.shape[0] == 0:
         return images.clone()
     which = parameter_set(max(images.shape[-2:]), params)
@@ -531,8 +670,14 @@ def chunk_size_for(name: str, chunk_size: int) -> int:
 
 
 def corruption_suite(
-    images: Tensor, names: Sequence[str] | None = None, severities: Iterable[int] = SEVERITIES, seed: int = 0,
-    params: str = "auto", chunk_size: int = 256, progress: bool = False, threads: int | None = None,
+    images: Tensor,
+    names: Sequence[str] | None = None,
+    severities: Iterable[int] = SEVERITIES,
+    seed: int = 0,
+    params: str = "auto",
+    chunk_size: int = 256,
+    progress: bool = False,
+    threads: int | None = None,
 ) -> dict[tuple[str, int], Tensor]:
     """Every (corruption, severity) of ``images``, in chunks of ``chunk_size`` images (memory stays bounded)."""
     from tqdm.auto import tqdm
@@ -541,7 +686,9 @@ def corruption_suite(
     settings = [(name, s) for name in names for s in severities]
     out = {}
     for name, s in tqdm(settings, desc="corruptions", disable=not progress):
-        chunks = [corrupt(chunk, name, s, seed + k, params, threads)
-                  for k, chunk in enumerate(images.split(chunk_size_for(name, chunk_size)))]
+        chunks = [
+            corrupt(chunk, name, s, seed + k, params, threads)
+            for k, chunk in enumerate(images.split(chunk_size_for(name, chunk_size)))
+        ]
         out[(name, s)] = torch.cat(chunks) if chunks else images.clone()
     return out

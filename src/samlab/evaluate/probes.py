@@ -27,8 +27,13 @@ PROBE_COLUMNS = ["feature", "train_split", "test_split", "accuracy", "error", "n
 
 
 @torch.inference_mode()
-def extract_features(model: nn.Module, images: Tensor, normalise: Callable[[Tensor], Tensor], batch_size: int = 512,
-                     device: str | torch.device | None = None) -> np.ndarray:
+def extract_features(
+    model: nn.Module,
+    images: Tensor,
+    normalise: Callable[[Tensor], Tensor],
+    batch_size: int = 512,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
     """Pre-logit features (N, D) of (uint8) images, eval mode, as float64 numpy; the model's mode is restored.
 
     ``device``: where to run (the model is moved there); None keeps the model where it is."""
@@ -40,8 +45,13 @@ def extract_features(model: nn.Module, images: Tensor, normalise: Callable[[Tens
         model.to(device)
     target = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
     try:
-        feats = [model.forward_head(model.forward_features(normalise(x.to(target))), pre_logits=True).flatten(1).double().cpu()
-                 for x in images.split(batch_size)]
+        feats = [
+            model.forward_head(model.forward_features(normalise(x.to(target))), pre_logits=True)
+            .flatten(1)
+            .double()
+            .cpu()
+            for x in images.split(batch_size)
+        ]
     finally:
         model.train(was_training)
     return torch.cat(feats).numpy()
@@ -56,15 +66,23 @@ def fit_probe(features: np.ndarray, labels: np.ndarray, C: float = 1.0, max_iter
     return probe.fit(features, labels)
 
 
-def linear_probe(train_features: np.ndarray, train_labels: np.ndarray, test_features: np.ndarray,
-                 test_labels: np.ndarray, C: float = 1.0, max_iter: int = 1000, seed: int = 0) -> float:
+def linear_probe(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> float:
     """Test accuracy of a logistic-regression probe fitted on the train features."""
     probe = fit_probe(train_features, train_labels, C, max_iter, seed)
     return float((probe.predict(test_features) == np.asarray(test_labels)).mean())
 
 
-def cross_validated_probe(features: np.ndarray, labels: np.ndarray, folds: int = 2, C: float = 1.0,
-                          max_iter: int = 1000, seed: int = 0) -> float:
+def cross_validated_probe(
+    features: np.ndarray, labels: np.ndarray, folds: int = 2, C: float = 1.0, max_iter: int = 1000, seed: int = 0
+) -> float:
     """Mean held-out accuracy of the probe over stratified folds of one labelled set (e.g. a ``*_only_test`` set)."""
     labels = np.asarray(labels)
     scores = []
@@ -78,9 +96,15 @@ def probe_splits(splits: Sequence[str], features: Sequence[str] = ("easy", "hard
     return [f for f in features if f"{f}_only_train" in splits and f"{f}_only_test" in splits]
 
 
-def probe_table(model: nn.Module, prepared, features: Sequence[str] = ("easy", "hard"), C: float = 1.0,
-                max_iter: int = 1000, batch_size: int = 512,
-                feature_fn: Callable[[nn.Module, Tensor], Tensor] | None = None) -> pd.DataFrame:
+def probe_table(
+    model: nn.Module,
+    prepared,
+    features: Sequence[str] = ("easy", "hard"),
+    C: float = 1.0,
+    max_iter: int = 1000,
+    batch_size: int = 512,
+    feature_fn: Callable[[nn.Module, Tensor], Tensor] | None = None,
+) -> pd.DataFrame:
     """Probe accuracy per feature for one model on a ``PreparedData`` (empty table if it has no probe splits).
 
     ``feature_fn(model, normalised_inputs)``, if given, replaces the pre-logits (e.g. one branch's Φ of the
@@ -94,8 +118,12 @@ def probe_table(model: nn.Module, prepared, features: Sequence[str] = ("easy", "
             was = model.training
             model.eval()
             try:
-                return torch.cat([feature_fn(model, prepared.normalise(c)).reshape(c.shape[0], -1).double()
-                                  for c in x.split(batch_size)]).numpy()
+                return torch.cat(
+                    [
+                        feature_fn(model, prepared.normalise(c)).reshape(c.shape[0], -1).double()
+                        for c in x.split(batch_size)
+                    ]
+                ).numpy()
             finally:
                 model.train(was)
 
@@ -103,6 +131,15 @@ def probe_table(model: nn.Module, prepared, features: Sequence[str] = ("easy", "
         tr, te = f"{feature}_only_train", f"{feature}_only_test"
         (xtr, ytr), (xte, yte) = prepared.splits[tr], prepared.splits[te]
         acc = linear_probe(feats(xtr), ytr.numpy(), feats(xte), yte.numpy(), C, max_iter)
-        rows.append({"feature": feature, "train_split": tr, "test_split": te, "accuracy": acc, "error": 1.0 - acc,
-                     "n_train": int(ytr.shape[0]), "n_test": int(yte.shape[0])})
+        rows.append(
+            {
+                "feature": feature,
+                "train_split": tr,
+                "test_split": te,
+                "accuracy": acc,
+                "error": 1.0 - acc,
+                "n_train": int(ytr.shape[0]),
+                "n_test": int(yte.shape[0]),
+            }
+        )
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)

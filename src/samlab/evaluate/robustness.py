@@ -34,17 +34,24 @@ def parse_set_key(key: str) -> tuple[str, str, int]:
 
 
 @torch.inference_mode()
-def set_logits(model: nn.Module, images: Tensor, normalise: Callable[[Tensor], Tensor], batch_size: int,
-               device: torch.device) -> Tensor:
+def set_logits(
+    model: nn.Module, images: Tensor, normalise: Callable[[Tensor], Tensor], batch_size: int, device: torch.device
+) -> Tensor:
     """Logits of a uint8 image tensor, batch by batch, on ``device``; returned on the CPU."""
     out = [model(normalise(chunk.to(device))).float().cpu() for chunk in images.split(batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 
 def evaluate_sets(
-    model: nn.Module, sets: dict[str, tuple[Tensor, Tensor]], normalise: Callable[[Tensor], Tensor],
-    batch_size: int = 512, device: str | torch.device = "cpu", class_subsets: dict[str, list[int]] | None = None,
-    n_bins: int = 15, progress: bool | None = None, desc: str = "robustness",
+    model: nn.Module,
+    sets: dict[str, tuple[Tensor, Tensor]],
+    normalise: Callable[[Tensor], Tensor],
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+    class_subsets: dict[str, list[int]] | None = None,
+    n_bins: int = 15,
+    progress: bool | None = None,
+    desc: str = "robustness",
 ) -> pd.DataFrame:
     """Accuracy/error/NLL/ECE of ``model`` on every named set (names ``test_set|corruption|severity``).
 
@@ -68,9 +75,18 @@ def evaluate_sets(
                 masked[:, keep] = logits[:, keep]
                 logits = masked
             m = classification_metrics(logits, labels, n_bins)
-            rows.append({"test_set": test_set, "corruption": corruption, "severity": severity,
-                         "accuracy": m["accuracy"], "error": 1 - m["accuracy"], "nll": m["loss"], "ece": m["ece"],
-                         "n": m["n"]})
+            rows.append(
+                {
+                    "test_set": test_set,
+                    "corruption": corruption,
+                    "severity": severity,
+                    "accuracy": m["accuracy"],
+                    "error": 1 - m["accuracy"],
+                    "nll": m["loss"],
+                    "ece": m["ece"],
+                    "n": m["n"],
+                }
+            )
     finally:
         model.train(was_training)
     return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])
@@ -83,7 +99,9 @@ def corruption_errors(results: pd.DataFrame, baseline: str, test_set: str = "tes
     """
     df = results[results["test_set"] == test_set]
     if baseline not in set(df["model"]):
-        raise ValueError(f"baseline model {baseline!r} has no results on {test_set!r}; models: {sorted(set(df['model']))}")
+        raise ValueError(
+            f"baseline model {baseline!r} has no results on {test_set!r}; models: {sorted(set(df['model']))}"
+        )
     clean = df[df["corruption"] == "none"].groupby("model")["error"].first()
     corrupted = df[df["corruption"] != "none"]
     if corrupted.empty:
@@ -95,9 +113,14 @@ def corruption_errors(results: pd.DataFrame, baseline: str, test_set: str = "tes
     rows = []
     for (model, corruption), total in sums.items():
         b, br = base_sum.get(corruption, np.nan), base_rel.get(corruption, np.nan)
-        rows.append({"model": model, "corruption": corruption,
-                     "ce": total / b if b > 0 else np.nan,
-                     "relative_ce": rel[(model, corruption)] / br if br > 0 else np.nan})
+        rows.append(
+            {
+                "model": model,
+                "corruption": corruption,
+                "ce": total / b if b > 0 else np.nan,
+                "relative_ce": rel[(model, corruption)] / br if br > 0 else np.nan,
+            }
+        )
     table = pd.DataFrame(rows)
     means = table.groupby("model", sort=False)[["ce", "relative_ce"]].mean().reset_index()
     means.insert(1, "corruption", "mean")
@@ -109,8 +132,16 @@ def corruption_errors(results: pd.DataFrame, baseline: str, test_set: str = "tes
 
 @torch.inference_mode()
 def evaluate_file_sets(
-    model: nn.Module, file_sets: dict[str, dict], mean, std, batch_size: int = 256, device: str | torch.device = "cpu",
-    num_workers: int | None = None, n_bins: int = 15, progress: bool | None = None, desc: str = "robustness",
+    model: nn.Module,
+    file_sets: dict[str, dict],
+    mean,
+    std,
+    batch_size: int = 256,
+    device: str | torch.device = "cpu",
+    num_workers: int | None = None,
+    n_bins: int = 15,
+    progress: bool | None = None,
+    desc: str = "robustness",
 ) -> pd.DataFrame:
     """The rows of ``evaluate_sets`` for streamed file sets (``samlab.evaluate.test_sets.file_set_specs``).
 
@@ -129,8 +160,17 @@ def evaluate_file_sets(
         for key, spec in tqdm(list(file_sets.items()), desc=desc, disable=not show):
             test_set, corruption, severity = parse_set_key(key)
             fs = FileSet(test_set, spec["files"], spec["targets"], spec["num_classes"], multi_label=spec["multi_label"])
-            loader = file_set_loader(fs, spec["image_size"], spec["crop_pct"], mean, std, batch_size, num_workers,
-                                     spec.get("channels", 3), device)
+            loader = file_set_loader(
+                fs,
+                spec["image_size"],
+                spec["crop_pct"],
+                mean,
+                std,
+                batch_size,
+                num_workers,
+                spec.get("channels", 3),
+                device,
+            )
             logits, targets = [], []
             for x, y in loader:
                 logits.append(model(x).float().cpu())
@@ -142,13 +182,26 @@ def evaluate_file_sets(
                 masked[:, keep] = logits[:, keep]
                 logits = masked
             if spec["multi_label"]:
-                m = {"accuracy": real_accuracy(logits, targets), "loss": float("nan"), "ece": float("nan"),
-                     "n": int(targets.shape[0])}
+                m = {
+                    "accuracy": real_accuracy(logits, targets),
+                    "loss": float("nan"),
+                    "ece": float("nan"),
+                    "n": int(targets.shape[0]),
+                }
             else:
                 m = classification_metrics(logits, targets, n_bins)
-            rows.append({"test_set": test_set, "corruption": corruption, "severity": severity,
-                         "accuracy": m["accuracy"], "error": 1 - m["accuracy"], "nll": m["loss"], "ece": m["ece"],
-                         "n": m["n"]})
+            rows.append(
+                {
+                    "test_set": test_set,
+                    "corruption": corruption,
+                    "severity": severity,
+                    "accuracy": m["accuracy"],
+                    "error": 1 - m["accuracy"],
+                    "nll": m["loss"],
+                    "ece": m["ece"],
+                    "n": m["n"],
+                }
+            )
     finally:
         model.train(was_training)
     return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])

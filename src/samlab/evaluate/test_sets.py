@@ -44,7 +44,9 @@ def subsample_index(n: int, max_images: int | None, seed: int) -> Tensor | None:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_images].sort().values
 
 
-def read_corruption_npy(folder: str | Path, name: str, n_per_severity: int | None = None) -> dict[int, tuple[Tensor, Tensor]] | None:
+def read_corruption_npy(
+    folder: str | Path, name: str, n_per_severity: int | None = None
+) -> dict[int, tuple[Tensor, Tensor]] | None:
     """One CIFAR-10-C/100-C file: ``<name>.npy`` (5·n, H, W, 3) uint8 + ``labels.npy``; None if absent."""
     folder = Path(folder)
     path, labels_path = folder / f"{name}.npy", folder / "labels.npy"
@@ -66,7 +68,9 @@ def read_corruption_npy(folder: str | Path, name: str, n_per_severity: int | Non
     return out
 
 
-def read_image_folder(root: str | Path, class_names: list[str], image_size: int, channels: int) -> tuple[Tensor, Tensor, list[int]]:
+def read_image_folder(
+    root: str | Path, class_names: list[str], image_size: int, channels: int
+) -> tuple[Tensor, Tensor, list[int]]:
     """A class-per-folder test set: resize the shorter side to ``image_size``, centre-crop, uint8 NCHW.
 
     Folder names must be among ``class_names`` (e.g. WordNet ids); returns images, labels in the full class
@@ -104,10 +108,19 @@ def read_image_folder(root: str | Path, class_names: list[str], image_size: int,
 
 
 def build_robustness_sets(
-    prepared: PreparedData, corruptions: list[str] | str = "all", severities: list[int] | tuple[int, ...] = SEVERITIES,
-    seed: int = 0, max_test_images: int | None = None, test_split: str = "test", parameter_set: str = "auto",
-    corrupted_npy: str | None = None, image_folders: dict[str, str] | None = None, chunk_size: int = 256,
-    progress: bool = False, threads: int | None = None, eval_sets: dict[str, dict] | None = None,
+    prepared: PreparedData,
+    corruptions: list[str] | str = "all",
+    severities: list[int] | tuple[int, ...] = SEVERITIES,
+    seed: int = 0,
+    max_test_images: int | None = None,
+    test_split: str = "test",
+    parameter_set: str = "auto",
+    corrupted_npy: str | None = None,
+    image_folders: dict[str, str] | None = None,
+    chunk_size: int = 256,
+    progress: bool = False,
+    threads: int | None = None,
+    eval_sets: dict[str, dict] | None = None,
 ) -> PreparedData:
     """The clean, corrupted and shifted test sets of ``prepared`` (see the module docstring).
 
@@ -118,16 +131,34 @@ def build_robustness_sets(
     names = available_corruptions() if corruptions == "all" else list(corruptions)
     file_sets = file_set_specs(prepared, eval_sets or {})
     if kind == "stream":
-        folders = {name: {"format": "class_folders", "root": path, "masked": True} for name, path in (image_folders or {}).items()}
+        folders = {
+            name: {"format": "class_folders", "root": path, "masked": True}
+            for name, path in (image_folders or {}).items()
+        }
         file_sets.update(file_set_specs(prepared, folders))
         if prepared.has_split(test_split):  # the clean test split (ImageNet val), streamed like the rest
             root = Path(prepared.extra["root"]) / prepared.extra["split_dirs"][test_split]
-            file_sets = {**file_set_specs(prepared, {"test": {"format": "class_folders", "root": str(root)}}), **file_sets}
-        return PreparedData(f"{prepared.name}-robustness", {}, prepared.mean, prepared.std, list(prepared.class_names),
-                            {"class_subsets": "{}", "corruption_sources": "{}", "file_sets": file_sets,
-                             "image_shape": list(prepared.image_shape)})
+            file_sets = {
+                **file_set_specs(prepared, {"test": {"format": "class_folders", "root": str(root)}}),
+                **file_sets,
+            }
+        return PreparedData(
+            f"{prepared.name}-robustness",
+            {},
+            prepared.mean,
+            prepared.std,
+            list(prepared.class_names),
+            {
+                "class_subsets": "{}",
+                "corruption_sources": "{}",
+                "file_sets": file_sets,
+                "image_shape": list(prepared.image_shape),
+            },
+        )
     if kind == "features" and names:
-        log.info("%s holds feature vectors, not images: no corruption suite, only clean and shifted sets", prepared.name)
+        log.info(
+            "%s holds feature vectors, not images: no corruption suite, only clean and shifted sets", prepared.name
+        )
         names = []
     if test_split not in prepared.splits:
         raise ValueError(f"no {test_split!r} split in the prepared data; splits: {sorted(prepared.splits)}")
@@ -141,8 +172,13 @@ def build_robustness_sets(
     for name in tqdm(names, desc="corruptions", disable=not progress):
         real = read_corruption_npy(corrupted_npy, name) if corrupted_npy else None
         if real is not None and real[1][0].shape[1:] != images.shape[1:]:
-            log.warning("%s/%s.npy holds %s images, the test split %s: generating instead", corrupted_npy, name,
-                        tuple(real[1][0].shape[1:]), tuple(images.shape[1:]))
+            log.warning(
+                "%s/%s.npy holds %s images, the test split %s: generating instead",
+                corrupted_npy,
+                name,
+                tuple(real[1][0].shape[1:]),
+                tuple(images.shape[1:]),
+            )
             real = None
         sources[name] = "npy" if real is not None else "generated"
         for s in severities:
@@ -151,24 +187,38 @@ def build_robustness_sets(
                 sub = subsample_index(x.shape[0], max_test_images, seed)
                 splits[set_key("test", name, s)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
             else:
-                chunks = [corrupt(c, name, s, seed + k, parameter_set, threads)
-                          for k, c in enumerate(images.split(chunk_size_for(name, chunk_size)))]
-                splits[set_key("test", name, s)] = (torch.cat(chunks), labels.clone())  # safetensors refuses shared storage
+                chunks = [
+                    corrupt(c, name, s, seed + k, parameter_set, threads)
+                    for k, c in enumerate(images.split(chunk_size_for(name, chunk_size)))
+                ]
+                splits[set_key("test", name, s)] = (
+                    torch.cat(chunks),
+                    labels.clone(),
+                )  # safetensors refuses shared storage
     for split, (x, y) in prepared.splits.items():
         if split.endswith("_only_test"):
             sub = subsample_index(x.shape[0], max_test_images, seed)
             splits[set_key(split)] = (x.clone(), y.clone()) if sub is None else (x[sub], y[sub])
     if image_folders and kind != "images":
         raise ValueError(f"image-folder test sets need an image data set, {prepared.name} holds {kind}")
-    folders = {name: {"format": "class_folders", "root": path, "masked": True, "crop_pct": 1.0}
-               for name, path in (image_folders or {}).items()}  # shorter side to the image size, centre crop
+    folders = {
+        name: {"format": "class_folders", "root": path, "masked": True, "crop_pct": 1.0}
+        for name, path in (image_folders or {}).items()
+    }  # shorter side to the image size, centre crop
     file_sets.update(file_set_specs(prepared, folders))
     log.info("robustness sets: %d (%s)", len(splits), ", ".join(f"{k}: {v}" for k, v in sources.items()))
     return PreparedData(
-        name=f"{prepared.name}-robustness", splits=splits, mean=prepared.mean, std=prepared.std,
+        name=f"{prepared.name}-robustness",
+        splits=splits,
+        mean=prepared.mean,
+        std=prepared.std,
         class_names=list(prepared.class_names),
-        extra={"class_subsets": "{}",
-               "corruption_sources": json.dumps(sources), "seed": str(seed), "file_sets": file_sets},
+        extra={
+            "class_subsets": "{}",
+            "corruption_sources": json.dumps(sources),
+            "seed": str(seed),
+            "file_sets": file_sets,
+        },
     )
 
 
@@ -185,14 +235,23 @@ def file_set_specs(prepared: PreparedData, eval_sets: dict[str, dict]) -> dict[s
     for key, fs in build_file_sets(eval_sets, list(prepared.class_names)).items():
         name = key.split("|")[0]
         spec = eval_sets[name]
-        base = {"files": fs.files, "targets": fs.targets, "multi_label": fs.multi_label, "num_classes": fs.num_classes,
-                "image_size": int(size), "channels": int(c), "crop_pct": float(spec.get("crop_pct", default_crop))}
+        base = {
+            "files": fs.files,
+            "targets": fs.targets,
+            "multi_label": fs.multi_label,
+            "num_classes": fs.num_classes,
+            "image_size": int(size),
+            "channels": int(c),
+            "crop_pct": float(spec.get("crop_pct", default_crop)),
+        }
         full_key = key if "|" in key else set_key(key)
         masked = spec.get("masked", False)
         if masked in (False, "both", None):
             out[full_key] = {**base, "mask": None}
         if masked in (True, "both"):
-            masked_key = full_key if masked is True else set_key(f"{name}_{len(fs.covered_classes)}", *full_key.split("|")[1:])
+            masked_key = (
+                full_key if masked is True else set_key(f"{name}_{len(fs.covered_classes)}", *full_key.split("|")[1:])
+            )
             out[masked_key] = {**base, "mask": fs.covered_classes}
     return out
 

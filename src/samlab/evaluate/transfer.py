@@ -48,16 +48,21 @@ def make_target(source: PreparedData, name: str, input: dict[str, Any] | None = 
     if input:
         if target.kind != "images":
             raise ValueError(f"`input` resizes tensor images; target {target.name} holds {target.kind}")
-        target.extra["input"] = {"size": int(input["size"]), "crop_pct": float(input.get("crop_pct", 0.875)),
-                                 "train_scale": [float(v) for v in input.get("train_scale", (0.08, 1.0))],
-                                 "hflip": float(input.get("hflip", 0.5))}
+        target.extra["input"] = {
+            "size": int(input["size"]),
+            "crop_pct": float(input.get("crop_pct", 0.875)),
+            "train_scale": [float(v) for v in input.get("train_scale", (0.08, 1.0))],
+            "hflip": float(input.get("hflip", 0.5)),
+        }
     return target
 
 
 def _make_target(source: PreparedData, name: str, **cfg: Any) -> PreparedData:
     if name in RELABELLINGS and source.kind == "stream":
-        raise ValueError(f"target {name!r} relabels the source's own images, but {source.name} is streamed from "
-                         f"folders: name a data set as the target instead, e.g. `target: {{name: cifar10}}`")
+        raise ValueError(
+            f"target {name!r} relabels the source's own images, but {source.name} is streamed from "
+            f"folders: name a data set as the target instead, e.g. `target: {{name: cifar10}}`"
+        )
     if name in RELABELLINGS:
         relabel, classes = RELABELLINGS[name]
         if name == "at_least_5" and source.num_classes != 10:
@@ -67,8 +72,10 @@ def _make_target(source: PreparedData, name: str, **cfg: Any) -> PreparedData:
     from samlab.data import DATASETS, prepare_dataset
 
     if name not in DATASETS:
-        raise ValueError(f"unknown transfer target {name!r}: not a relabelling ({sorted(RELABELLINGS)}) nor a data set "
-                         f"({sorted(DATASETS)})")
+        raise ValueError(
+            f"unknown transfer target {name!r}: not a relabelling ({sorted(RELABELLINGS)}) nor a data set "
+            f"({sorted(DATASETS)})"
+        )
     return prepare_dataset(name, **cfg)
 
 
@@ -96,10 +103,22 @@ class FinetuneConfig:
     def from_dict(cls, cfg: dict[str, Any]) -> FinetuneConfig:
         if "optimizer" not in cfg or "name" not in (cfg["optimizer"] or {}):
             raise ValueError(f"a fine-tuning recipe needs `optimizer: {{name: ..., lr: ...}}`, got {cfg}")
-        training = {"epochs": 5, "batch_size": 64, "schedule": "cosine", "warmup_epochs": 0, "eval_batch_size": 512,
-                    "progress": False, **{k: v for k, v in cfg.items() if k not in RECIPE_KEYS}}
-        return cls(optimizer=dict(cfg["optimizer"]), source=cfg.get("source"), checkpoint=cfg.get("checkpoint"),
-                   model=dict(cfg.get("model") or {}), training=training)
+        training = {
+            "epochs": 5,
+            "batch_size": 64,
+            "schedule": "cosine",
+            "warmup_epochs": 0,
+            "eval_batch_size": 512,
+            "progress": False,
+            **{k: v for k, v in cfg.items() if k not in RECIPE_KEYS},
+        }
+        return cls(
+            optimizer=dict(cfg["optimizer"]),
+            source=cfg.get("source"),
+            checkpoint=cfg.get("checkpoint"),
+            model=dict(cfg.get("model") or {}),
+            training=training,
+        )
 
     def applies_to(self, variant: str) -> bool:
         if self.source is None:
@@ -123,8 +142,9 @@ def _normalise_for(target: PreparedData, channels: int) -> Callable[[Tensor], Te
     if len(target.mean) == channels:
         return target.normalise
     mean, std = target.mean * channels, target.std * channels  # grey statistics repeated for RGB inputs
-    return PreparedData("_", {}, tuple(mean[:channels]), tuple(std[:channels]), target.class_names,
-                        {"image_shape": [channels, 1, 1]}).normalise
+    return PreparedData(
+        "_", {}, tuple(mean[:channels]), tuple(std[:channels]), target.class_names, {"image_shape": [channels, 1, 1]}
+    ).normalise
 
 
 def load_checkpoint(source: dict[str, Any] | str) -> dict[str, Any]:
@@ -133,13 +153,15 @@ def load_checkpoint(source: dict[str, Any] | str) -> dict[str, Any]:
         return source
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"pre-trained checkpoint {path} not found (a training run writes "
-                                f"data/06_models/<run>/model.pt)")
+        raise FileNotFoundError(
+            f"pre-trained checkpoint {path} not found (a training run writes data/06_models/<run>/model.pt)"
+        )
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def finetune(checkpoint: dict[str, Any] | str, target: PreparedData, recipe: FinetuneConfig | dict[str, Any],
-             name: str = "model") -> dict[str, Any]:
+def finetune(
+    checkpoint: dict[str, Any] | str, target: PreparedData, recipe: FinetuneConfig | dict[str, Any], name: str = "model"
+) -> dict[str, Any]:
     """Fine-tune all weights of ``checkpoint`` (a dict or a file) on ``target``'s train split with a fresh head,
     through the training loop (``samlab.train.train``: its schedules, clipping, m-chunking, DDP); test metrics.
 
@@ -154,8 +176,10 @@ def finetune(checkpoint: dict[str, Any] | str, target: PreparedData, recipe: Fin
     model_cfg.update(cfg.model)
     size = model_cfg.get("img_size")
     if target.kind == "images" and size and tuple(target.image_shape[1:]) != (int(size), int(size)):
-        raise ValueError(f"target {target.name} is {target.image_shape[1:]} px, the source model takes {size}: set "
-                         f"`input: {{size: {size}, crop_pct: 0.875, train_scale: [0.05, 1.0]}}` in the target config")
+        raise ValueError(
+            f"target {target.name} is {target.image_shape[1:]} px, the source model takes {size}: set "
+            f"`input: {{size: {size}, crop_pct: 0.875, train_scale: [0.05, 1.0]}}` in the target config"
+        )
     t0 = time.perf_counter()
     result = train(target, model_cfg, cfg.optimizer, cfg.training, name=f"{name}→{target.name}", init_from=source)
     elapsed = time.perf_counter() - t0
@@ -164,13 +188,26 @@ def finetune(checkpoint: dict[str, Any] | str, target: PreparedData, recipe: Fin
     scores = evaluate(model, make_loader(target, "test", int(cfg.training.get("eval_batch_size", 512)), device=device))
     log.info("%s fine-tuned on %s: test accuracy %.4f (%.1f s)", name, target.name, scores["accuracy"], elapsed)
     last = result.history[-1] if result.history else {}
-    return {"accuracy": scores["accuracy"], "nll": scores["loss"], "ece": scores["ece"], "n": scores["n"],
-            "train_loss": last.get("train_loss", float("nan")), "epochs": int(cfg.training["epochs"]),
-            "time_s": elapsed}
+    return {
+        "accuracy": scores["accuracy"],
+        "nll": scores["loss"],
+        "ece": scores["ece"],
+        "n": scores["n"],
+        "train_loss": last.get("train_loss", float("nan")),
+        "epochs": int(cfg.training["epochs"]),
+        "time_s": elapsed,
+    }
 
 
-def probe(checkpoint: dict[str, Any], target: PreparedData, C: float = 1.0, max_iter: int = 1000,
-          batch_size: int = 512, device: str = "auto", seed: int = 0) -> dict[str, Any]:
+def probe(
+    checkpoint: dict[str, Any],
+    target: PreparedData,
+    C: float = 1.0,
+    max_iter: int = 1000,
+    batch_size: int = 512,
+    device: str = "auto",
+    seed: int = 0,
+) -> dict[str, Any]:
     """Linear probe: frozen pre-logit features of the source model, logistic regression on the target."""
     dev = resolve_device(device)
     model_config = checkpoint["model_config"]
@@ -185,25 +222,44 @@ def probe(checkpoint: dict[str, Any], target: PreparedData, C: float = 1.0, max_
     return {"accuracy": acc, "n": int(feats["test"][1].shape[0]), "time_s": time.perf_counter() - t0}
 
 
-def transfer_table(checkpoint: dict[str, Any], target: PreparedData | dict[str, PreparedData],
-                   finetune_recipes: dict[str, dict[str, Any]], linear_probe_cfg: dict[str, Any] | None,
-                   source_name: str) -> list[dict[str, Any]]:
+def transfer_table(
+    checkpoint: dict[str, Any],
+    target: PreparedData | dict[str, PreparedData],
+    finetune_recipes: dict[str, dict[str, Any]],
+    linear_probe_cfg: dict[str, Any] | None,
+    source_name: str,
+) -> list[dict[str, Any]]:
     """One row per target × method: ``finetune_<recipe>`` for each recipe whose ``source`` is this model
     (or unset), then ``linear_probe`` if configured (tensor targets)."""
     targets = target if isinstance(target, dict) else {target.name: target}
     recipes = {k: FinetuneConfig.from_dict(v) for k, v in (finetune_recipes or {}).items()}
     rows = []
     for tgt in targets.values():
-        base = {"model": source_name, "source_optimizer": checkpoint.get("optimizer_config", {}).get("name", ""),
-                "target": tgt.name}
+        base = {
+            "model": source_name,
+            "source_optimizer": checkpoint.get("optimizer_config", {}).get("name", ""),
+            "target": tgt.name,
+        }
         for recipe_name, cfg in recipes.items():
             if not cfg.applies_to(source_name):
                 continue
-            rows.append({**base, "method": f"finetune_{recipe_name}", "finetune_optimizer": cfg.optimizer["name"],
-                         **finetune(checkpoint, tgt, cfg, name=source_name)})
+            rows.append(
+                {
+                    **base,
+                    "method": f"finetune_{recipe_name}",
+                    "finetune_optimizer": cfg.optimizer["name"],
+                    **finetune(checkpoint, tgt, cfg, name=source_name),
+                }
+            )
         if linear_probe_cfg is not None and tgt.kind != "stream":
-            rows.append({**base, "method": "linear_probe", "finetune_optimizer": "",
-                         **probe(checkpoint, tgt, **linear_probe_cfg)})
+            rows.append(
+                {
+                    **base,
+                    "method": "linear_probe",
+                    "finetune_optimizer": "",
+                    **probe(checkpoint, tgt, **linear_probe_cfg),
+                }
+            )
     return rows
 
 
@@ -217,4 +273,3 @@ __all__ = [
     "probe",
     "transfer_table",
 ]
-

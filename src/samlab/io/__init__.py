@@ -3,4 +3,10 @@
 from samlab.io.datasets import PreparedDataDataset, TorchCheckpointDataset, TrainingCheckpointsDataset, atomic_write
 from samlab.io.optional import OptionalDataset
 
-__all__ = ["OptionalDataset", "PreparedDataDataset", "TorchCheckpointDataset", "TrainingCheckpointsDataset", "atomic_write"]
+__all__ = [
+    "OptionalDataset",
+    "PreparedDataDataset",
+    "TorchCheckpointDataset",
+    "TrainingCheckpointsDataset",
+    "atomic_write",
+]

@@ -27,7 +27,9 @@ class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
 
     def load(self) -> PreparedData:
         if not self._filepath.exists():
-            raise DatasetError(f"prepared data {self._filepath} does not exist: run `kedro run --pipelines data_preparation`")
+            raise DatasetError(
+                f"prepared data {self._filepath} does not exist: run `kedro run --pipelines data_preparation`"
+            )
         try:
             tensors = load_file(str(self._filepath))
             with safe_open(str(self._filepath), framework="pt") as f:
@@ -94,8 +96,10 @@ class TrainingCheckpointsDataset(AbstractDataset[Any, None]):
         return CheckpointStore(self._filepath, keep=self._keep)
 
     def save(self, data: Any) -> None:
-        raise DatasetError(f"{self._filepath}: checkpoints are written by the training loop through the store "
-                           "this dataset loads, not saved as a node output")
+        raise DatasetError(
+            f"{self._filepath}: checkpoints are written by the training loop through the store "
+            "this dataset loads, not saved as a node output"
+        )
 
     def _exists(self) -> bool:
         return self._filepath.is_dir() and any(self._filepath.glob("epoch-*.pt"))

@@ -24,7 +24,9 @@ class OptionalDataset(AbstractDataset[Any, Any]):
     """Delegates everything to ``dataset``, except that loading data that does not exist returns ``None``."""
 
     def __init__(self, dataset: AbstractDataset | dict[str, Any], metadata: dict[str, Any] | None = None):
-        self._dataset = dataset if isinstance(dataset, AbstractDataset) else AbstractDataset.from_config("inner", dataset)
+        self._dataset = (
+            dataset if isinstance(dataset, AbstractDataset) else AbstractDataset.from_config("inner", dataset)
+        )
         self.metadata = metadata if metadata is not None else getattr(self._dataset, "metadata", None)
 
     @property

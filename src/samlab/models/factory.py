@@ -69,13 +69,16 @@ def load_backbone(model: nn.Module, checkpoint: dict[str, Any]) -> None:
     missing = sorted(set(own) - head - set(backbone))
     unexpected = sorted(set(backbone) - set(own))
     if bad or missing or unexpected:
-        raise ValueError(f"pre-trained checkpoint does not fit the model ({type(model).__name__}): shape mismatch "
-                         f"{bad[:5]}, missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"pre-trained checkpoint does not fit the model ({type(model).__name__}): shape mismatch "
+            f"{bad[:5]}, missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     model.load_state_dict(backbone, strict=False)
 
 
-def _create(name: str, num_classes: int, in_chans: int, img_size: int | None, pretrained: bool, seed: int | None,
-            **kwargs: Any) -> nn.Module:
+def _create(
+    name: str, num_classes: int, in_chans: int, img_size: int | None, pretrained: bool, seed: int | None, **kwargs: Any
+) -> nn.Module:
     if not timm.is_model(name):
         raise ValueError(f"unknown model {name!r}: not a timm architecture (see timm.list_models())")
     if img_size is not None:

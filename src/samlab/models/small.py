@@ -17,13 +17,24 @@ from torch import nn
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, img_size: int | tuple = 32, width: int = 32, drop_rate: float = 0.0, **_):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        img_size: int | tuple = 32,
+        width: int = 32,
+        drop_rate: float = 0.0,
+        **_,
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.features = nn.Sequential(
-            nn.Conv2d(in_chans, width, 5, stride=2, padding=2), nn.ReLU(inplace=True),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(in_chans, width, 5, stride=2, padding=2),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
             nn.Flatten(),
         )
         with torch.no_grad():
@@ -49,7 +60,9 @@ class SmallCNN(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, num_classes: int = 2, in_chans: int = 1, img_size: int | tuple = 2, hidden: int = 128, depth: int = 2, **_):
+    def __init__(
+        self, num_classes: int = 2, in_chans: int = 1, img_size: int | tuple = 2, hidden: int = 128, depth: int = 2, **_
+    ):
         super().__init__()
         self.num_classes = num_classes
         # images: in_chans·H·W inputs; feature vectors (PreparedData kind "features") arrive as D channels of 1×1
@@ -80,8 +93,17 @@ class TwoBranch(nn.Module):
     (default: all but the last two are easy, the last two — the spiral — hard).
     """
 
-    def __init__(self, num_classes: int = 2, in_chans: int = 3, img_size: int | tuple = 1, hidden: int = 32,
-                 depth: int = 2, easy_dims: list[int] | None = None, hard_dims: list[int] | None = None, **_):
+    def __init__(
+        self,
+        num_classes: int = 2,
+        in_chans: int = 3,
+        img_size: int | tuple = 1,
+        hidden: int = 32,
+        depth: int = 2,
+        easy_dims: list[int] | None = None,
+        hard_dims: list[int] | None = None,
+        **_,
+    ):
         super().__init__()
         if num_classes != 2:
             raise ValueError(f"samlab_two_branch is a binary model (num_classes 2), got {num_classes}")
@@ -90,11 +112,16 @@ class TwoBranch(nn.Module):
         self.easy_dims = list(easy_dims) if easy_dims is not None else list(range(d - 2))
         self.hard_dims = list(hard_dims) if hard_dims is not None else [d - 2, d - 1]
         if not self.easy_dims or not self.hard_dims or max(self.easy_dims + self.hard_dims) >= d:
-            raise ValueError(f"easy_dims {self.easy_dims} / hard_dims {self.hard_dims} must be non-empty columns of {d}")
+            raise ValueError(
+                f"easy_dims {self.easy_dims} / hard_dims {self.hard_dims} must be non-empty columns of {d}"
+            )
         self.num_classes, self.num_features = 2, 2
         self.register_buffer("_easy", torch.tensor(self.easy_dims), persistent=False)
         self.register_buffer("_hard", torch.tensor(self.hard_dims), persistent=False)
-        self.phi_easy, self.phi_hard = self._branch(len(self.easy_dims), hidden, depth), self._branch(len(self.hard_dims), hidden, depth)
+        self.phi_easy, self.phi_hard = (
+            self._branch(len(self.easy_dims), hidden, depth),
+            self._branch(len(self.hard_dims), hidden, depth),
+        )
         self.head = nn.Linear(2, 1, bias=False)  # v = (v_easy, v_hard)
 
     @staticmethod
@@ -107,7 +134,9 @@ class TwoBranch(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
-        return torch.cat([self.phi_easy(x.index_select(1, self._easy)), self.phi_hard(x.index_select(1, self._hard))], 1)
+        return torch.cat(
+            [self.phi_easy(x.index_select(1, self._easy)), self.phi_hard(x.index_select(1, self._hard))], 1
+        )
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if pre_logits:
@@ -128,14 +157,27 @@ def _own_kwargs(name: str, pretrained: bool, kwargs: dict) -> dict:
     """Refuse pretrained weights (there are none) and drop timm's pretrained-config plumbing."""
     if pretrained:
         raise ValueError(f"{name} has no pretrained weights: it is trained from scratch by samlab")
-    return {k: v for k, v in kwargs.items() if not k.startswith("pretrained_cfg") and k not in ("cache_dir", "features_only")}
+    return {
+        k: v
+        for k, v in kwargs.items()
+        if not k.startswith("pretrained_cfg") and k not in ("cache_dir", "features_only")
+    }
 
 
 @register_model
 def samlab_vit_micro(pretrained: bool = False, **kwargs) -> VisionTransformer:
     kwargs = _own_kwargs("samlab_vit_micro", pretrained, kwargs)
-    cfg = dict(img_size=16, patch_size=4, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0,
-               class_token=False, global_pool="avg", fc_norm=True)
+    cfg = dict(
+        img_size=16,
+        patch_size=4,
+        embed_dim=64,
+        depth=4,
+        num_heads=4,
+        mlp_ratio=2.0,
+        class_token=False,
+        global_pool="avg",
+        fc_norm=True,
+    )
     cfg.update(kwargs)
     return VisionTransformer(**cfg)
 

@@ -34,8 +34,13 @@ class AdaptiveScaling:
         return not (self.placement == "both" and self.eta == 0.0 and not keep)
 
     @torch.no_grad()
-    def direction_(self, grads: list[Tensor], scratch: list[Tensor], keep: list[Tensor] | None = None,
-                   params: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    def direction_(
+        self,
+        grads: list[Tensor],
+        scratch: list[Tensor],
+        keep: list[Tensor] | None = None,
+        params: list[Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
         (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
 

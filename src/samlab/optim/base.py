@@ -53,4 +53,6 @@ def create_base_optimizer(
     try:
         return BASE_OPTIMIZERS[name](param_groups(model, weight_decay), lr=lr, **kwargs)
     except TypeError as err:  # e.g. momentum for adamw, or a perturbation key (rho) for a plain optimizer
-        raise ValueError(f"unknown option for base optimizer {name!r} (options given: {sorted(kwargs)}): {err}") from None
+        raise ValueError(
+            f"unknown option for base optimizer {name!r} (options given: {sorted(kwargs)}): {err}"
+        ) from None

@@ -39,12 +39,23 @@ from samlab.optim.schedules import create_rho_schedule
 from samlab.optim.step import GradientStep
 
 
-def _plain(model: nn.Module, base: str = "sgd", max_grad_norm: float | None = None,
-           grad_scaler: torch.amp.GradScaler | None = None, process_group: Any = None,
-           shrink_perturb: float | None = None, **cfg: Any) -> GradientStep:
-    return GradientStep(create_base_optimizer(base, model, **cfg), max_grad_norm=max_grad_norm,
-                        grad_scaler=grad_scaler, process_group=process_group, shrink_perturb=shrink_perturb,
-                        shrink_buffers=list(model.buffers()) if shrink_perturb else None)
+def _plain(
+    model: nn.Module,
+    base: str = "sgd",
+    max_grad_norm: float | None = None,
+    grad_scaler: torch.amp.GradScaler | None = None,
+    process_group: Any = None,
+    shrink_perturb: float | None = None,
+    **cfg: Any,
+) -> GradientStep:
+    return GradientStep(
+        create_base_optimizer(base, model, **cfg),
+        max_grad_norm=max_grad_norm,
+        grad_scaler=grad_scaler,
+        process_group=process_group,
+        shrink_perturb=shrink_perturb,
+        shrink_buffers=list(model.buffers()) if shrink_perturb else None,
+    )
 
 
 def perturbed_parameters(model: nn.Module, perturb: str | list[str]) -> list[torch.Tensor] | None:
@@ -55,10 +66,14 @@ def perturbed_parameters(model: nn.Module, perturb: str | list[str]) -> list[tor
     inner = getattr(model, "module", model)  # DistributedDataParallel
     if perturb == "classifier":
         if not hasattr(inner, "get_classifier"):
-            raise ValueError("perturb='classifier' needs a model with get_classifier() (timm); pass parameter-name prefixes instead")
+            raise ValueError(
+                "perturb='classifier' needs a model with get_classifier() (timm); pass parameter-name prefixes instead"
+            )
         params = [p for p in inner.get_classifier().parameters() if p.requires_grad]
     elif isinstance(perturb, (list, tuple)):
-        params = [p for n, p in inner.named_parameters() if p.requires_grad and any(n.startswith(str(k)) for k in perturb)]
+        params = [
+            p for n, p in inner.named_parameters() if p.requires_grad and any(n.startswith(str(k)) for k in perturb)
+        ]
     else:
         raise ValueError(f"perturb must be 'all', 'classifier' or a list of parameter-name prefixes, got {perturb!r}")
     if not params:
@@ -93,7 +108,9 @@ def _perturbed(
     shrink_perturb: float | None = None,
     **cfg: Any,
 ) -> SAM:
-    ascent_cfg = {k: v for k, v in {"gamma": gamma, "lam": lam, "predictions": predictions, "seed": seed}.items() if v is not None}
+    ascent_cfg = {
+        k: v for k, v in {"gamma": gamma, "lam": lam, "predictions": predictions, "seed": seed}.items() if v is not None
+    }
     if rho_schedule == "lr_prop" and lr_max is None:
         lr_max = cfg.get("lr")
     schedule = create_rho_schedule(rho_schedule, rho, rho_min=rho_min, lr_min=lr_min, lr_max=lr_max)
@@ -147,8 +164,10 @@ OPTIMIZERS: dict[str, Callable[..., GradientStep]] = {
 
 def _lsam_effect(mode: str) -> Callable[..., GradientStep]:
     """Paper 2's LSAM ablations (docs/science.md §10): ``samlab.optim.lsam_effects``."""
+
     def build(model: nn.Module, **cfg: Any) -> GradientStep:
         return create_lsam_effect(model, mode, **cfg)
+
     return build
 
 

@@ -22,8 +22,9 @@ from samlab.optim.step import GradientStep, LossFn
 LSAM_MODES = ("full", "importance", "lr_scaling")
 
 
-def lsam_surrogate(model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full",
-                   return_logits: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+def lsam_surrogate(
+    model: nn.Module, inputs: Tensor, targets: Tensor, rho: float, mode: str = "full", return_logits: bool = False
+) -> Tensor | tuple[Tensor, Tensor, Tensor]:
     """A loss whose gradient (w.r.t. all parameters, at the real w) is LSAM's or one of its effects (CE loss).
 
     With z = v·φ (real head) and z̃ = ṽ·φ (head at ṽ, ṽ − v detached), softmax p, p̃ and one-hot Y:
@@ -58,27 +59,46 @@ class LSAMEffect(GradientStep):
     ``lsam_lr_scaling`` in ``samlab.optim.create_optimizer``. Cross-entropy models only (the surrogates
     are CE's logit gradient); one pass per micro-batch plus a head-only gradient."""
 
-    def __init__(self, base_optimizer: torch.optim.Optimizer, rho: float = 0.05, mode: str = "importance",
-                 max_grad_norm: float | None = None):
+    def __init__(
+        self,
+        base_optimizer: torch.optim.Optimizer,
+        rho: float = 0.05,
+        mode: str = "importance",
+        max_grad_norm: float | None = None,
+    ):
         super().__init__(base_optimizer, max_grad_norm=max_grad_norm)
         if mode not in LSAM_MODES or rho < 0:
             raise ValueError(f"need mode in {list(LSAM_MODES)} and rho >= 0, got {mode!r}, {rho}")
         self.rho, self.mode = float(rho), mode
 
-    def forward_backward(self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
-                         return_outputs: bool = False, autocast: torch.dtype | None = None,
-                         return_perturbation: bool = False) -> StepStats:
+    def forward_backward(
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        targets: Tensor,
+        loss_fn: LossFn,
+        accum_steps: int = 1,
+        return_outputs: bool = False,
+        autocast: torch.dtype | None = None,
+        return_perturbation: bool = False,
+    ) -> StepStats:
         """One pass plus the head-only gradient; statistics stay on the device (``StepStats`` reads lazily).
         ``return_perturbation`` is accepted for the uniform interface (the head perturbation is not returned)."""
         with autocast_ctx(inputs.device, autocast):
             surrogate, z, z_tilde = lsam_surrogate(model, inputs, targets, self.rho, self.mode, return_logits=True)
         (surrogate / accum_steps).backward()
-        return StepStats(loss=loss_fn(z, targets).detach(), logits=z, perturbed_loss=loss_fn(z_tilde, targets).detach(),
-                         rho=self.rho, perturbed_logits=z_tilde if return_outputs else None)
+        return StepStats(
+            loss=loss_fn(z, targets).detach(),
+            logits=z,
+            perturbed_loss=loss_fn(z_tilde, targets).detach(),
+            rho=self.rho,
+            perturbed_logits=z_tilde if return_outputs else None,
+        )
 
 
-def create_lsam_effect(model: nn.Module, mode: str, base: str = "sgd", rho: float = 0.05,
-                       max_grad_norm: float | None = None, **cfg) -> LSAMEffect:
+def create_lsam_effect(
+    model: nn.Module, mode: str, base: str = "sgd", rho: float = 0.05, max_grad_norm: float | None = None, **cfg
+) -> LSAMEffect:
     """``mode``'s optimizer on the base optimizer ``base`` (its settings in ``cfg``)."""
     from samlab.optim.base import create_base_optimizer
 

@@ -59,8 +59,14 @@ def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> b
 
 
 @torch.no_grad()
-def perturb_(pparams: list[Tensor], g: list[Tensor], rho: float, buffers: SAMBuffers,
-             adaptive: AdaptiveScaling | None, gsam: GSAMCorrection | None) -> tuple[Tensor, list[Tensor] | None]:
+def perturb_(
+    pparams: list[Tensor],
+    g: list[Tensor],
+    rho: float,
+    buffers: SAMBuffers,
+    adaptive: AdaptiveScaling | None,
+    gsam: GSAMCorrection | None,
+) -> tuple[Tensor, list[Tensor] | None]:
     """w ← w + e from the ascent gradient g (consumed); returns (‖e‖, GSAM's saved s or None)."""
     saved = None
     if gsam is not None and gsam.backup != "normalized":

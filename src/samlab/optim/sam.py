@@ -61,10 +61,18 @@ class SAM(GradientStep):
         shrink_perturb: float | None = None,
         shrink_buffers: list[Tensor] | None = None,
     ):
-        super().__init__(base_optimizer, max_grad_norm=max_grad_norm, grad_scaler=grad_scaler,
-                         process_group=process_group, shrink_perturb=shrink_perturb, shrink_buffers=shrink_buffers)
+        super().__init__(
+            base_optimizer,
+            max_grad_norm=max_grad_norm,
+            grad_scaler=grad_scaler,
+            process_group=process_group,
+            shrink_perturb=shrink_perturb,
+            shrink_buffers=shrink_buffers,
+        )
         self.rho_schedule = constant_rho(rho) if isinstance(rho, (int, float)) else rho
-        if perturbation_batch_size is not None and (int(perturbation_batch_size) != perturbation_batch_size or perturbation_batch_size < 1):
+        if perturbation_batch_size is not None and (
+            int(perturbation_batch_size) != perturbation_batch_size or perturbation_batch_size < 1
+        ):
             raise ValueError(f"perturbation_batch_size must be an integer >= 1, got {perturbation_batch_size}")
         self.perturbation_batch_size = None if perturbation_batch_size is None else int(perturbation_batch_size)
         self.ascent = create_ascent(ascent) if isinstance(ascent, str) else ascent
@@ -150,8 +158,15 @@ class SAM(GradientStep):
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
-        self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
-        return_outputs: bool = False, autocast: torch.dtype | None = None, return_perturbation: bool = False,
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        targets: Tensor,
+        loss_fn: LossFn,
+        accum_steps: int = 1,
+        return_outputs: bool = False,
+        autocast: torch.dtype | None = None,
+        return_perturbation: bool = False,
     ) -> StepStats:
         """Both passes for every chunk of ``inputs``; after the last of ``accum_steps`` calls the final
         gradient (weighted by 1/accum_steps) is in ``p.grad`` for ``step``."""
@@ -258,13 +273,15 @@ class SAM(GradientStep):
     def _wrapper_state(self) -> dict:
         state = super()._wrapper_state()
         describe = getattr(self.rho_schedule, "describe", None)
-        state.update({
-            "perturbation_batch_size": self.perturbation_batch_size,
-            "rho_schedule": describe() if describe else None,
-            "ascent": {**self.ascent.describe(), "state": self.ascent.state_dict()},
-            "adaptive": self.adaptive.describe() if self.adaptive else None,
-            "gsam": self.gsam.describe() if self.gsam else None,
-        })
+        state.update(
+            {
+                "perturbation_batch_size": self.perturbation_batch_size,
+                "rho_schedule": describe() if describe else None,
+                "ascent": {**self.ascent.describe(), "state": self.ascent.state_dict()},
+                "adaptive": self.adaptive.describe() if self.adaptive else None,
+                "gsam": self.gsam.describe() if self.gsam else None,
+            }
+        )
         return state
 
     def _load_wrapper_state(self, state: dict) -> None:
@@ -272,7 +289,9 @@ class SAM(GradientStep):
         ascent = state.get("ascent")
         if ascent is not None:
             if ascent.get("name") != self.ascent.name:
-                raise ValueError(f"state_dict is for ascent {ascent.get('name')!r}, this optimizer uses {self.ascent.name!r}")
+                raise ValueError(
+                    f"state_dict is for ascent {ascent.get('name')!r}, this optimizer uses {self.ascent.name!r}"
+                )
             self.ascent.load_state_dict(ascent.get("state", {}))
 
 

@@ -54,7 +54,13 @@ class LRProportionalRho:
         return max(0.0, self.rho_min + (self.rho - self.rho_min) * frac)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "lr_prop", "rho": self.rho, "rho_min": self.rho_min, "lr_max": self.lr_max, "lr_min": self.lr_min}
+        return {
+            "name": "lr_prop",
+            "rho": self.rho,
+            "rho_min": self.rho_min,
+            "lr_max": self.lr_max,
+            "lr_min": self.lr_min,
+        }
 
 
 def constant_rho(rho: float) -> RhoSchedule:

@@ -61,7 +61,9 @@ class GradientStep(torch.optim.Optimizer):
         self._init: list[Tensor] | None = None  # their initial values
         self._lr0 = float(self.param_groups[0].get("initial_lr", self.param_groups[0]["lr"]))
         if self.shrink_perturb:
-            self._shrunk = [p.detach() for p in self.params] + [b for b in shrink_buffers or [] if b.is_floating_point()]
+            self._shrunk = [p.detach() for p in self.params] + [
+                b for b in shrink_buffers or [] if b.is_floating_point()
+            ]
             self._init = [t.clone() for t in self._shrunk]
         self._micro = 0  # micro-batches seen in the current update
 
@@ -95,8 +97,15 @@ class GradientStep(torch.optim.Optimizer):
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
-        self, model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, accum_steps: int = 1,
-        return_outputs: bool = False, autocast: torch.dtype | None = None, return_perturbation: bool = False,
+        self,
+        model: nn.Module,
+        inputs: Tensor,
+        targets: Tensor,
+        loss_fn: LossFn,
+        accum_steps: int = 1,
+        return_outputs: bool = False,
+        autocast: torch.dtype | None = None,
+        return_perturbation: bool = False,
     ) -> StepStats:
         """Forward, loss, backward of ``loss / accum_steps`` (autograd adds micro-batches up in ``p.grad``).
         ``return_outputs``/``return_perturbation`` are accepted for a uniform interface (no perturbation)."""
@@ -165,4 +174,3 @@ class GradientStep(torch.optim.Optimizer):
     def extra_buffers(self) -> int:
         """Parameter-sized buffers held beyond the base optimizer's (gradients not counted)."""
         return 1 if self._init is not None else 0
-

@@ -17,9 +17,11 @@ def variant_names(parameters: Mapping[str, Any]) -> list[str]:
     robustness, transfer and analysis pipelines)."""
     variants = parameters.get("variants")
     if not isinstance(variants, Mapping) or not variants:
-        raise ValueError("no training variant: the parameters need a `variants:` map, e.g. "
-                         "`variants: {sam: {optimizer: {name: sam, lr: 0.1, rho: 0.05}}}` "
-                         "(conf/base/parameters_training.yml)")
+        raise ValueError(
+            "no training variant: the parameters need a `variants:` map, e.g. "
+            "`variants: {sam: {optimizer: {name: sam, lr: 0.1, rho: 0.05}}}` "
+            "(conf/base/parameters_training.yml)"
+        )
     bad = [name for name in variants if not isinstance(name, str) or not _NAME.fullmatch(name)]
     if bad:
         raise ValueError(f"variant names must be identifiers (they become Kedro namespaces and folders): {bad}")

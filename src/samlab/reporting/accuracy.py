@@ -30,8 +30,9 @@ def is_corrupted(table: pd.DataFrame) -> pd.Series:
     return ~table["corruption"].fillna("none").astype(str).str.lower().isin(CLEAN_CORRUPTIONS) & (table["severity"] > 0)
 
 
-def accuracy_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame | None = None,
-                   transfer: pd.DataFrame | None = None) -> pd.DataFrame:
+def accuracy_table(
+    metrics: Mapping[str, dict | None], robustness: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Tidy final accuracies: columns ``model, group, seed, evaluation, accuracy``.
 
     - ``metrics``: variant → the training pipeline's ``{variant}.metrics`` dict (``test_accuracy``; optional
@@ -43,16 +44,21 @@ def accuracy_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame 
     - ``transfer``: ``model, target, method, accuracy`` → evaluation ``<target> <method>``.
     """
     groups = {name: split_seed(name, m) for name, m in metrics.items() if m}
-    rows = [{"model": name, "evaluation": "clean", "accuracy": float(m["test_accuracy"])}
-            for name, m in metrics.items() if m and "test_accuracy" in m]
+    rows = [
+        {"model": name, "evaluation": "clean", "accuracy": float(m["test_accuracy"])}
+        for name, m in metrics.items()
+        if m and "test_accuracy" in m
+    ]
     if has_rows(robustness):
         require_columns(robustness, ROBUSTNESS_COLUMNS, "robustness table")
         bad = is_corrupted(robustness)
         corrupted = robustness[bad].groupby("model", sort=False)["accuracy"].mean()
         rows += [{"model": m, "evaluation": "corrupted (mean)", "accuracy": a} for m, a in corrupted.items()]
         shifted = robustness[~bad & ~robustness["test_set"].isin(["test", "clean"])]
-        rows += [{"model": m, "evaluation": str(s), "accuracy": a}
-                 for (m, s), a in shifted.groupby(["model", "test_set"], sort=False)["accuracy"].mean().items()]
+        rows += [
+            {"model": m, "evaluation": str(s), "accuracy": a}
+            for (m, s), a in shifted.groupby(["model", "test_set"], sort=False)["accuracy"].mean().items()
+        ]
     if has_rows(transfer):
         require_columns(transfer, TRANSFER_COLUMNS, "transfer table")
         for (m, t, meth), a in transfer.groupby(["model", "target", "method"], sort=False)["accuracy"].mean().items():
@@ -76,11 +82,24 @@ def accuracy_bars(table: pd.DataFrame | None) -> go.Figure:
     stats = mean_and_spread(table, ["group", "evaluation"], "accuracy")
     fig = go.Figure()
     for i, (group, s) in enumerate(stats.groupby("group", sort=False)):
-        fig.add_trace(go.Bar(x=s["evaluation"], y=s["mean"], name=group, marker_color=colour(i),
-                             error_y={"type": "data", "array": s["std"], "visible": bool((s["count"] > 1).any())},
-                             customdata=s["count"], hovertemplate="%{x}: %{y:.4f} (n=%{customdata})"))
+        fig.add_trace(
+            go.Bar(
+                x=s["evaluation"],
+                y=s["mean"],
+                name=group,
+                marker_color=colour(i),
+                error_y={"type": "data", "array": s["std"], "visible": bool((s["count"] > 1).any())},
+                customdata=s["count"],
+                hovertemplate="%{x}: %{y:.4f} (n=%{customdata})",
+            )
+        )
     seeds = int(stats["count"].max())
-    fig.update_layout(title=f"{title} (mean ± std over up to {seeds} seed{'s' if seeds > 1 else ''})",
-                      barmode="group", template=TEMPLATE, height=420, yaxis_title="accuracy",
-                      yaxis_range=[0, 1.02])
+    fig.update_layout(
+        title=f"{title} (mean ± std over up to {seeds} seed{'s' if seeds > 1 else ''})",
+        barmode="group",
+        template=TEMPLATE,
+        height=420,
+        yaxis_title="accuracy",
+        yaxis_range=[0, 1.02],
+    )
     return fig

@@ -43,11 +43,22 @@ def lorenz_curves(table: pd.DataFrame | None) -> go.Figure:
     for i, (model, g) in enumerate(table.groupby("variant", sort=False)):
         for kind, k in g.groupby("weights", sort=False):
             k = k.sort_values("fraction")
-            fig.add_trace(go.Scatter(x=k["fraction"], y=k["cumulative_share"], mode="lines",
-                                     name=f"{model} {kind} (Gini {gini(k['fraction'], k['cumulative_share']):.3f})",
-                                     line={"color": colour(i), "dash": "dash" if kind == "phantom" else "solid"}))
-    fig.update_layout(title=title, template=TEMPLATE, height=440, xaxis={"title": "fraction of samples", "range": [0, 1]},
-                      yaxis={"title": "cumulative share of weight", "range": [0, 1]})
+            fig.add_trace(
+                go.Scatter(
+                    x=k["fraction"],
+                    y=k["cumulative_share"],
+                    mode="lines",
+                    name=f"{model} {kind} (Gini {gini(k['fraction'], k['cumulative_share']):.3f})",
+                    line={"color": colour(i), "dash": "dash" if kind == "phantom" else "solid"},
+                )
+            )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=440,
+        xaxis={"title": "fraction of samples", "range": [0, 1]},
+        yaxis={"title": "cumulative share of weight", "range": [0, 1]},
+    )
     return fig
 
 
@@ -59,9 +70,12 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
     """
     title = "Probe error per feature vs rho (paper 2, Fig. 2A style)"
     if table is not None and len(table) == 0:  # the analysis ran on data without probe splits (e.g. digits)
-        return nothing_yet(title, "No probe results yet: the trained models' data has no `*_only_*` probe splits "
-                                  "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipelines study` probes "
-                                  "the toy and dominoes sets.")
+        return nothing_yet(
+            title,
+            "No probe results yet: the trained models' data has no `*_only_*` probe splits "
+            "(toy, dominoes and CIFAR-MNIST have them); `kedro run --pipelines study` probes "
+            "the toy and dominoes sets.",
+        )
     if not has_rows(table):
         return nothing_yet(title, _NOT_YET)
     require_columns(table, PROBE_COLUMNS, "probe table")
@@ -69,11 +83,23 @@ def probe_error_vs_rho(table: pd.DataFrame | None) -> go.Figure:
     fig = go.Figure()
     for i, (feature, g) in enumerate(stats.groupby("feature", sort=False)):
         g = g.sort_values("rho")
-        fig.add_trace(go.Scatter(x=g["rho"], y=g["mean"], mode="lines+markers", name=f"{feature} feature",
-                                 error_y={"type": "data", "array": g["std"], "visible": bool((g["count"] > 1).any())},
-                                 line={"color": colour(i)}))
-    fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "rho"},
-                      yaxis={"title": "probe error", "rangemode": "tozero"})
+        fig.add_trace(
+            go.Scatter(
+                x=g["rho"],
+                y=g["mean"],
+                mode="lines+markers",
+                name=f"{feature} feature",
+                error_y={"type": "data", "array": g["std"], "visible": bool((g["count"] > 1).any())},
+                line={"color": colour(i)},
+            )
+        )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=400,
+        xaxis={"title": "rho"},
+        yaxis={"title": "probe error", "rangemode": "tozero"},
+    )
     return fig
 
 
@@ -90,12 +116,22 @@ def lr_rescaling(table: pd.DataFrame | None) -> go.Figure:
         if "epoch" in g.columns:
             g = g[g["epoch"] == g["epoch"].max()]
         g = g.sort_values("factor", ascending=False)
-        fig.add_trace(go.Scatter(x=np.arange(1, len(g) + 1), y=g["factor"], mode="lines+markers", name=str(model),
-                                 text=g["feature"].astype(str), hovertemplate="feature %{text}: %{y:.4f}",
-                                 line={"color": colour(i)}, marker={"size": 4}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.arange(1, len(g) + 1),
+                y=g["factor"],
+                mode="lines+markers",
+                name=str(model),
+                text=g["feature"].astype(str),
+                hovertemplate="feature %{text}: %{y:.4f}",
+                line={"color": colour(i)},
+                marker={"size": 4},
+            )
+        )
     fig.add_hline(y=1, line={"color": "#999", "dash": "dot"})
-    fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "feature rank"},
-                      yaxis={"title": "rescaling factor"})
+    fig.update_layout(
+        title=title, template=TEMPLATE, height=400, xaxis={"title": "feature rank"}, yaxis={"title": "rescaling factor"}
+    )
     return fig
 
 
@@ -110,20 +146,51 @@ def balance_trajectory(table: pd.DataFrame | None) -> go.Figure:
     if not has_rows(table):
         return nothing_yet(title, "No balance trajectories yet: run `kedro run --pipelines study`.")
     require_columns(table, TRAJECTORY_COLUMNS, "balance trajectory table")
-    t = table.assign(group=[split_seed(str(v))[0] for v in table["variant"]],
-                     delta=table["gini_phantom"] - table["gini_real"])
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Gini (solid: real λ, dashed: phantom λ̃)",
-                                                        "Gini(λ̃) − Gini(λ)"), horizontal_spacing=0.1)
+    t = table.assign(
+        group=[split_seed(str(v))[0] for v in table["variant"]], delta=table["gini_phantom"] - table["gini_real"]
+    )
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("Gini (solid: real λ, dashed: phantom λ̃)", "Gini(λ̃) − Gini(λ)"),
+        horizontal_spacing=0.1,
+    )
     for i, (group, g) in enumerate(t.groupby("group", sort=False)):
         means = g.groupby("step", sort=True)[["gini_real", "gini_phantom", "delta"]].mean()
         line = {"color": colour(i)}
-        fig.add_trace(go.Scatter(x=means.index, y=means["gini_real"], mode="lines", name=f"{group} real",
-                                 legendgroup=group, line=line), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=means.index, y=means["gini_real"], mode="lines", name=f"{group} real", legendgroup=group, line=line
+            ),
+            row=1,
+            col=1,
+        )
         if means["gini_phantom"].notna().any():
-            fig.add_trace(go.Scatter(x=means.index, y=means["gini_phantom"], mode="lines", name=f"{group} phantom",
-                                     legendgroup=group, line={**line, "dash": "dash"}), row=1, col=1)
-            fig.add_trace(go.Scatter(x=means.index, y=means["delta"], mode="lines", name=f"{group} Δ",
-                                     legendgroup=group, line=line, showlegend=False), row=1, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=means.index,
+                    y=means["gini_phantom"],
+                    mode="lines",
+                    name=f"{group} phantom",
+                    legendgroup=group,
+                    line={**line, "dash": "dash"},
+                ),
+                row=1,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=means.index,
+                    y=means["delta"],
+                    mode="lines",
+                    name=f"{group} Δ",
+                    legendgroup=group,
+                    line=line,
+                    showlegend=False,
+                ),
+                row=1,
+                col=2,
+            )
     fig.add_hline(y=0, line={"color": "#999", "dash": "dot"}, row=1, col=2)
     fig.update_xaxes(title_text="update")
     fig.update_yaxes(title_text="Gini", row=1, col=1)

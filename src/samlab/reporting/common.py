@@ -25,8 +25,14 @@ def nothing_yet(title: str, reason: str) -> go.Figure:
     """A figure with no axes whose only content is ``reason`` (e.g. which pipeline to run)."""
     fig = go.Figure()
     fig.add_annotation(text=reason, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14})
-    fig.update_layout(title=title, template=TEMPLATE, height=220, xaxis={"visible": False},
-                      yaxis={"visible": False}, meta={_NOTHING_KEY: reason})
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=220,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        meta={_NOTHING_KEY: reason},
+    )
     return fig
 
 

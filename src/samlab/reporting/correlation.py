@@ -22,7 +22,9 @@ def _fmt_p(p: float) -> str:
     return "n/a" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.3g}"
 
 
-def metric_vs_accuracy(models: pd.DataFrame | None, correlation: pd.DataFrame | None = None, cols: int = 3) -> go.Figure:
+def metric_vs_accuracy(
+    models: pd.DataFrame | None, correlation: pd.DataFrame | None = None, cols: int = 3
+) -> go.Figure:
     """One scatter per metric: the metric's value (x) vs test accuracy (y) over the model population, with
     Kendall τ and its permutation p-value in the subplot title.
 
@@ -59,10 +61,20 @@ def metric_vs_accuracy(models: pd.DataFrame | None, correlation: pd.DataFrame | 
         for i, kind in enumerate(kinds):
             sub = rows if kind is None else rows[rows[colour_by] == kind]
             hover = sub["model"].astype(str) + (" m=" + sub["m"].astype(str) if "m" in sub.columns else "")
-            fig.add_trace(go.Scatter(x=sub["value"], y=sub["accuracy"], mode="markers", text=hover,
-                                     name=str(kind) if kind is not None else "model", legendgroup=str(kind),
-                                     showlegend=k == 0, marker={"color": colour(i), "size": 8}),
-                          row=r + 1, col=c + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=sub["value"],
+                    y=sub["accuracy"],
+                    mode="markers",
+                    text=hover,
+                    name=str(kind) if kind is not None else "model",
+                    legendgroup=str(kind),
+                    showlegend=k == 0,
+                    marker={"color": colour(i), "size": 8},
+                ),
+                row=r + 1,
+                col=c + 1,
+            )
         fig.update_xaxes(title_text=metric, row=r + 1, col=c + 1)
         fig.update_yaxes(title_text="accuracy" if c == 0 else None, row=r + 1, col=c + 1)
     fig.update_layout(title=title, template=TEMPLATE, height=340 * nrows + 80)
@@ -83,11 +95,24 @@ def tau_vs_m(table: pd.DataFrame | None) -> go.Figure:
     for i, (metric, g) in enumerate(table.groupby("metric", sort=False)):
         g = g.sort_values("m")
         solid = g["p_value"] <= SIGNIFICANT
-        fig.add_trace(go.Scatter(x=g["m"], y=g["tau"], mode="lines+markers", name=str(metric),
-                                 customdata=g["p_value"], hovertemplate="m=%{x}: τ=%{y:.3f}, p=%{customdata:.3g}",
-                                 line={"color": colour(i)},
-                                 marker={"size": 9, "symbol": ["circle" if s else "circle-open" for s in solid]}))
+        fig.add_trace(
+            go.Scatter(
+                x=g["m"],
+                y=g["tau"],
+                mode="lines+markers",
+                name=str(metric),
+                customdata=g["p_value"],
+                hovertemplate="m=%{x}: τ=%{y:.3f}, p=%{customdata:.3g}",
+                line={"color": colour(i)},
+                marker={"size": 9, "symbol": ["circle" if s else "circle-open" for s in solid]},
+            )
+        )
     fig.add_hline(y=0, line={"color": "#999", "dash": "dot"})
-    fig.update_layout(title=title, template=TEMPLATE, height=400, yaxis={"title": "Kendall τ", "range": [-1.05, 1.05]},
-                      xaxis={"title": "perturbation batch size m", "type": "log", "dtick": math.log10(2)})
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=400,
+        yaxis={"title": "Kendall τ", "range": [-1.05, 1.05]},
+        xaxis={"title": "perturbation batch size m", "type": "log", "dtick": math.log10(2)},
+    )
     return fig

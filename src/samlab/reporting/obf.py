@@ -31,9 +31,18 @@ def obf_hyperparameters(table: pd.DataFrame | None) -> go.Figure:
                 continue
             drawn += 1
             xs = [f"{v:g}" for v in s[x]] if x == "gamma" else s[x]
-            fig.add_trace(go.Scatter(x=xs, y=s["mean"], mode="lines+markers", name=f"{other} = {fixed:g}",
-                                     error_y={"type": "data", "array": s["std"], "visible": bool((s["count"] > 1).any())},
-                                     line={"color": colour(i + 5 * (col - 1))}), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=s["mean"],
+                    mode="lines+markers",
+                    name=f"{other} = {fixed:g}",
+                    error_y={"type": "data", "array": s["std"], "visible": bool((s["count"] > 1).any())},
+                    line={"color": colour(i + 5 * (col - 1))},
+                ),
+                row=1,
+                col=col,
+            )
         order = {"categoryorder": "array", "categoryarray": [f"{v:g}" for v in sorted(table["gamma"].unique())]}
         fig.update_xaxes(title_text=x, **({"type": "category", **order} if x == "gamma" else {}), row=1, col=col)
     if not drawn:

@@ -30,39 +30,60 @@ pre.config{background:#f7f7f7;padding:1rem;overflow:auto;max-height:30rem;font-s
 """
 
 
-def report_html(figures: Mapping[str, go.Figure], summary: pd.DataFrame | None, parameters: Mapping[str, Any],
-                title: str = "samlab report") -> str:
+def report_html(
+    figures: Mapping[str, go.Figure],
+    summary: pd.DataFrame | None,
+    parameters: Mapping[str, Any],
+    title: str = "samlab report",
+) -> str:
     """One HTML page: configuration (collapsed YAML of the run's parameters), the summary table with the best
     value per metric bolded, then ``figures`` in order — a :func:`~samlab.reporting.common.nothing_yet`
     figure becomes its sentence, not an empty chart."""
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     drawn = {k: f for k, f in figures.items() if not is_nothing_yet(f)}
-    parts = [f"<h1>{html.escape(title)}</h1>",
-             f'<p class="meta">generated {now} · {len(drawn)} of {len(figures)} figures have data</p>',
-             "<nav>" + "".join(f'<a href="#{k}">{html.escape(_title(f, k))}</a>' for k, f in drawn.items()) + "</nav>",
-             '<section id="summary"><h2>Summary</h2>']
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">generated {now} · {len(drawn)} of {len(figures)} figures have data</p>',
+        "<nav>" + "".join(f'<a href="#{k}">{html.escape(_title(f, k))}</a>' for k, f in drawn.items()) + "</nav>",
+        '<section id="summary"><h2>Summary</h2>',
+    ]
     if summary is not None and len(summary):
-        parts.append(html_table(summary) + "<p class=\"meta\">best value per metric in bold "
-                     "(lowest for losses, ECE, errors and mCE; highest otherwise)</p>")
+        parts.append(
+            html_table(summary) + '<p class="meta">best value per metric in bold '
+            "(lowest for losses, ECE, errors and mCE; highest otherwise)</p>"
+        )
     else:
-        parts.append('<p class="nothing-yet">No trained model to summarise yet: run `kedro run --pipelines training`.</p>')
-    parts.append("</section><section id=\"figures\"><h2>Figures</h2>")
+        parts.append(
+            '<p class="nothing-yet">No trained model to summarise yet: run `kedro run --pipelines training`.</p>'
+        )
+    parts.append('</section><section id="figures"><h2>Figures</h2>')
     for key, fig in figures.items():
         reason = is_nothing_yet(fig)
         if reason:
-            parts.append(f'<div class="figure" id="{key}"><h3>{html.escape(_title(fig, key))}</h3>'
-                         f'<p class="nothing-yet">{html.escape(reason)}</p></div>')
+            parts.append(
+                f'<div class="figure" id="{key}"><h3>{html.escape(_title(fig, key))}</h3>'
+                f'<p class="nothing-yet">{html.escape(reason)}</p></div>'
+            )
         else:
-            div = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{key}",
-                              config={"displaylogo": False, "responsive": True})
+            div = pio.to_html(
+                fig,
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"fig-{key}",
+                config={"displaylogo": False, "responsive": True},
+            )
             parts.append(f'<div class="figure" id="{key}">{div}</div>')
     parts.append("</section>")
     config = yaml.safe_dump(_plain(dict(parameters)), sort_keys=False, default_flow_style=False)
-    parts.append('<section id="configuration"><h2>Configuration</h2><details><summary>parameters of this run '
-                 f'(conf/base + overrides)</summary><pre class="config">{html.escape(config)}</pre></details></section>')
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_STYLE}</style>'
-            f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>{"".join(parts)}</body></html>\n')
+    parts.append(
+        '<section id="configuration"><h2>Configuration</h2><details><summary>parameters of this run '
+        f'(conf/base + overrides)</summary><pre class="config">{html.escape(config)}</pre></details></section>'
+    )
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{_STYLE}</style>'
+        f'<script type="text/javascript">{get_plotlyjs()}</script></head><body>{"".join(parts)}</body></html>\n'
+    )
 
 
 def _title(fig: go.Figure, key: str) -> str:

@@ -31,11 +31,26 @@ def robustness_heatmap(table: pd.DataFrame | None) -> go.Figure:
         return nothing_yet(title, _NOT_YET)
     grid = rows.pivot_table(index="model", columns="corruption", values="accuracy", aggfunc="mean", sort=False)
     grid["mean"] = grid.mean(axis=1)
-    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=list(grid.index), colorscale="Viridis",
-                               zmin=0, zmax=1, colorbar={"title": "accuracy"}, texttemplate="%{z:.2f}",
-                               hovertemplate="%{y} / %{x}: %{z:.4f}<extra></extra>"))
-    fig.update_layout(title=title, template=TEMPLATE, height=max(260, 60 * len(grid) + 160),
-                      xaxis={"tickangle": -35}, yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid.values,
+            x=list(grid.columns),
+            y=list(grid.index),
+            colorscale="Viridis",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": "accuracy"},
+            texttemplate="%{z:.2f}",
+            hovertemplate="%{y} / %{x}: %{z:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=max(260, 60 * len(grid) + 160),
+        xaxis={"tickangle": -35},
+        yaxis={"autorange": "reversed"},
+    )
     return fig
 
 
@@ -52,8 +67,10 @@ def severity_lines(table: pd.DataFrame | None) -> go.Figure:
     fig = go.Figure()
     for i, (model, g) in enumerate(both.groupby("model", sort=False)):
         s = g.groupby("severity")["accuracy"].mean()
-        fig.add_trace(go.Scatter(x=s.index, y=s.values, mode="lines+markers", name=str(model),
-                                 line={"color": colour(i)}))
-    fig.update_layout(title=title, template=TEMPLATE, height=400, xaxis={"title": "severity", "dtick": 1},
-                      yaxis={"title": "accuracy"})
+        fig.add_trace(
+            go.Scatter(x=s.index, y=s.values, mode="lines+markers", name=str(model), line={"color": colour(i)})
+        )
+    fig.update_layout(
+        title=title, template=TEMPLATE, height=400, xaxis={"title": "severity", "dtick": 1}, yaxis={"title": "accuracy"}
+    )
     return fig

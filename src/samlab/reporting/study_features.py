@@ -28,7 +28,9 @@ _NOT_YET = "No feature study yet: run `kedro run --pipelines study`."
 SUMMARY_COLUMNS = ("group", "perturbation", "rho", "metric", "mean", "ci95", "n")
 
 
-def _lines(summary: pd.DataFrame | None, metrics: dict[str, str], title: str, ytitle: str, error: bool = False) -> go.Figure:
+def _lines(
+    summary: pd.DataFrame | None, metrics: dict[str, str], title: str, ytitle: str, error: bool = False
+) -> go.Figure:
     if not has_rows(summary):
         return nothing_yet(title, _NOT_YET)
     require_columns(summary, SUMMARY_COLUMNS, "feature summary")
@@ -45,11 +47,20 @@ def _lines(summary: pd.DataFrame | None, metrics: dict[str, str], title: str, yt
             if g.empty:
                 continue
             y = 1 - g["mean"] if error else g["mean"]
-            fig.add_trace(go.Scatter(x=g["rho"], y=y, mode="lines+markers", name=f"{pert} · {metrics[metric]}",
-                                     legendgroup=f"{pert}{metric}", showlegend=col == 1,
-                                     line={"color": colour(i), "dash": "solid" if i % 2 == 0 else "dash"},
-                                     error_y={"type": "data", "array": g["ci95"].fillna(0), "visible": True}),
-                          row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=g["rho"],
+                    y=y,
+                    mode="lines+markers",
+                    name=f"{pert} · {metrics[metric]}",
+                    legendgroup=f"{pert}{metric}",
+                    showlegend=col == 1,
+                    line={"color": colour(i), "dash": "solid" if i % 2 == 0 else "dash"},
+                    error_y={"type": "data", "array": g["ci95"].fillna(0), "visible": True},
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title_text="ρ (SGD = 0)", row=1, col=col)
     fig.update_yaxes(title_text=ytitle, row=1, col=1)
     fig.update_layout(title=title + " (mean ± 95 % CI over seeds)", template=TEMPLATE, height=420)
@@ -61,10 +72,17 @@ def phantom_ratio_vs_rho(summary: pd.DataFrame | None) -> go.Figure:
 
 
 def probe_error_vs_rho(summary: pd.DataFrame | None) -> go.Figure:
-    return _lines(summary, {"probe_hard_phi_hidden_accuracy": "probe on Φ_hard's hidden layer",
-                            "probe_hard_phi_accuracy": "probe on Φ_hard",
-                            "probe_hard_pre_logits_accuracy": "probe on pre-logits"},
-                  "Hard-feature probe error vs ρ", "probe error", error=True)
+    return _lines(
+        summary,
+        {
+            "probe_hard_phi_hidden_accuracy": "probe on Φ_hard's hidden layer",
+            "probe_hard_phi_accuracy": "probe on Φ_hard",
+            "probe_hard_pre_logits_accuracy": "probe on pre-logits",
+        },
+        "Hard-feature probe error vs ρ",
+        "probe error",
+        error=True,
+    )
 
 
 def _earliest(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -84,7 +102,9 @@ def lorenz_sgd_vs_lsam(lorenz: pd.DataFrame | None) -> go.Figure:
     title = "Lorenz curves: real λ of SGD vs phantom λ̃ of LSAM (largest ρ)"
     if not has_rows(lorenz):
         return nothing_yet(title, _NOT_YET)
-    require_columns(lorenz, ("group", "perturbation", "rho", "weights", "fraction", "cumulative_share"), "feature Lorenz")
+    require_columns(
+        lorenz, ("group", "perturbation", "rho", "weights", "fraction", "cumulative_share"), "feature Lorenz"
+    )
     lorenz, when = _earliest(lorenz)
     title += f", {when}"
     groups = list(dict.fromkeys(lorenz["group"]))
@@ -97,10 +117,24 @@ def lorenz_sgd_vs_lsam(lorenz: pd.DataFrame | None) -> go.Figure:
             if part.empty:
                 continue
             curve = part.groupby("fraction", as_index=False)["cumulative_share"].mean()
-            fig.add_trace(go.Scatter(x=curve["fraction"], y=curve["cumulative_share"], mode="lines", name=name,
-                                     legendgroup=str(i), showlegend=col == 1, line={"color": colour(i)}), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"},
-                                 showlegend=False), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=curve["fraction"],
+                    y=curve["cumulative_share"],
+                    mode="lines",
+                    name=name,
+                    legendgroup=str(i),
+                    showlegend=col == 1,
+                    line={"color": colour(i)},
+                ),
+                row=1,
+                col=col,
+            )
+        fig.add_trace(
+            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"color": "#999", "dash": "dot"}, showlegend=False),
+            row=1,
+            col=col,
+        )
         fig.update_xaxes(title_text="fraction of samples (λ ascending)", row=1, col=col)
     fig.update_yaxes(title_text="cumulative share of Σλ", row=1, col=1)
     fig.update_layout(title=title, template=TEMPLATE, height=420)
@@ -119,8 +153,19 @@ def lr_factor_distributions(factors: pd.DataFrame | None) -> go.Figure:
         g = table[table["group"] == group]
         x = g["perturbation"] + " ρ " + g["rho"].map("{:g}".format)
         for i, feat in enumerate(("easy", "hard")):
-            fig.add_trace(go.Box(x=x, y=g[f"factor_{feat}"], name=f"ṽ_{feat}/v_{feat}", legendgroup=feat,
-                                 showlegend=col == 1, marker_color=colour(i), boxpoints=False), row=1, col=col)
+            fig.add_trace(
+                go.Box(
+                    x=x,
+                    y=g[f"factor_{feat}"],
+                    name=f"ṽ_{feat}/v_{feat}",
+                    legendgroup=feat,
+                    showlegend=col == 1,
+                    marker_color=colour(i),
+                    boxpoints=False,
+                ),
+                row=1,
+                col=col,
+            )
     fig.update_layout(title=title, template=TEMPLATE, height=420, boxmode="group", yaxis_title="factor")
     return fig
 
@@ -129,8 +174,9 @@ def lambda_bin_heatmaps(bins: pd.DataFrame | None) -> go.Figure:
     title = "Median importance weight per bin of the feature contributions"
     if not has_rows(bins):
         return nothing_yet(title, _NOT_YET)
-    require_columns(bins, ("group", "perturbation", "rho", "weights", "easy_bin", "hard_bin", "median_lambda"),
-                    "feature λ bins")
+    require_columns(
+        bins, ("group", "perturbation", "rho", "weights", "easy_bin", "hard_bin", "median_lambda"), "feature λ bins"
+    )
     bins, when = _earliest(bins)
     title += f", {when}"
     groups = list(dict.fromkeys(bins["group"]))
@@ -143,9 +189,22 @@ def lambda_bin_heatmaps(bins: pd.DataFrame | None) -> go.Figure:
             if part.empty:
                 continue
             grid = part.groupby(["hard_bin", "easy_bin"])["median_lambda"].mean().unstack()
-            fig.add_trace(go.Heatmap(z=grid.values, x=[f"easy q{int(i) + 1}" for i in grid.columns],
-                                     y=[f"hard q{int(i) + 1}" for i in grid.index], zmin=0, zmax=1,
-                                     colorscale="Viridis", showscale=r == 1 and c == 1), row=r, col=c)
-    fig.update_layout(title=title + " (bins: quantiles of y·v·Φ per feature; seeds averaged)", template=TEMPLATE,
-                      height=320 * len(groups))
+            fig.add_trace(
+                go.Heatmap(
+                    z=grid.values,
+                    x=[f"easy q{int(i) + 1}" for i in grid.columns],
+                    y=[f"hard q{int(i) + 1}" for i in grid.index],
+                    zmin=0,
+                    zmax=1,
+                    colorscale="Viridis",
+                    showscale=r == 1 and c == 1,
+                ),
+                row=r,
+                col=c,
+            )
+    fig.update_layout(
+        title=title + " (bins: quantiles of y·v·Φ per feature; seeds averaged)",
+        template=TEMPLATE,
+        height=320 * len(groups),
+    )
     return fig

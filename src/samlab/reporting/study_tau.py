@@ -31,13 +31,31 @@ def tau_vs_m_panels(table: pd.DataFrame | None, alpha: float = SIGNIFICANT) -> g
         sig = (g["p_value"] <= alpha).to_numpy()
         m, tau = g["m"].to_numpy(), g["tau"].to_numpy()
         for k in range(len(g) - 1):
-            fig.add_trace(go.Scatter(x=m[k:k + 2], y=tau[k:k + 2], mode="lines", showlegend=False, hoverinfo="skip",
-                                     line={"color": colour(i), "dash": "solid" if sig[k] and sig[k + 1] else "dot"}),
-                          row=r, col=c)
-        fig.add_trace(go.Scatter(x=m, y=tau, mode="markers", showlegend=False, customdata=g["p_value"],
-                                 hovertemplate="m=%{x}: τ=%{y:.3f}, p=%{customdata:.3g}",
-                                 marker={"color": colour(i), "size": 8,
-                                         "symbol": ["circle" if s else "circle-open" for s in sig]}), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=m[k : k + 2],
+                    y=tau[k : k + 2],
+                    mode="lines",
+                    showlegend=False,
+                    hoverinfo="skip",
+                    line={"color": colour(i), "dash": "solid" if sig[k] and sig[k + 1] else "dot"},
+                ),
+                row=r,
+                col=c,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=m,
+                y=tau,
+                mode="markers",
+                showlegend=False,
+                customdata=g["p_value"],
+                hovertemplate="m=%{x}: τ=%{y:.3f}, p=%{customdata:.3g}",
+                marker={"color": colour(i), "size": 8, "symbol": ["circle" if s else "circle-open" for s in sig]},
+            ),
+            row=r,
+            col=c,
+        )
         fig.add_hline(y=0, line={"color": "#999", "dash": "dot", "width": 1}, row=r, col=c)
         fig.update_xaxes(type="log", dtick=math.log10(2), title_text="m", row=r, col=c)
     fig.update_yaxes(range=[-1.05, 1.05], title_text="Kendall τ", col=1)

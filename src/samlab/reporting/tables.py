@@ -18,8 +18,12 @@ def lower_is_better(column: str) -> bool:
     return any(word in column.lower() for word in _LOWER_IS_BETTER)
 
 
-def summary_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame | None = None,
-                  mce: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None) -> pd.DataFrame:
+def summary_table(
+    metrics: Mapping[str, dict | None],
+    robustness: pd.DataFrame | None = None,
+    mce: pd.DataFrame | None = None,
+    transfer: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """One row per trained variant: its ``{variant}.metrics`` values, then (when those tables exist)
     ``corrupted_accuracy`` (mean over corruptions × severities), shifted-set accuracies, ``mce`` (from the
     robustness pipeline's ``model, mce`` table) and ``<target> <method>`` transfer accuracies.
@@ -27,8 +31,9 @@ def summary_table(metrics: Mapping[str, dict | None], robustness: pd.DataFrame |
     present = {name: m for name, m in metrics.items() if m}
     if not present:
         return pd.DataFrame(columns=["variant"])
-    df = pd.DataFrame([{"variant": name, **{k: v for k, v in m.items() if k != "variant"}}
-                       for name, m in present.items()])
+    df = pd.DataFrame(
+        [{"variant": name, **{k: v for k, v in m.items() if k != "variant"}} for name, m in present.items()]
+    )
     df = df[[c for c in _FIRST if c in df.columns] + [c for c in df.columns if c not in _FIRST]]
     extra = accuracy_table({}, robustness, transfer)
     if len(extra):
@@ -63,7 +68,13 @@ def best_cells(df: pd.DataFrame) -> set[tuple[int, str]]:
     best = set()
     for col in df.columns:
         s = df[col]
-        if col in ("seed", "epochs") or str(col).endswith("_n") or pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s) or s.notna().sum() < 2:
+        if (
+            col in ("seed", "epochs")
+            or str(col).endswith("_n")
+            or pd.api.types.is_bool_dtype(s)
+            or not pd.api.types.is_numeric_dtype(s)
+            or s.notna().sum() < 2
+        ):
             continue
         target = s.min() if lower_is_better(col) else s.max()
         best |= {(i, col) for i, v in enumerate(s) if v == target}

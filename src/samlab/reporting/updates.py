@@ -20,10 +20,21 @@ from plotly.subplots import make_subplots
 from samlab.reporting.common import TEMPLATE, colour, has_rows, nothing_yet, require_columns
 
 # panel → column of the update table; the perturbed loss shares the loss panel (dotted)
-PANELS = {"training loss": "train_loss", "ρ": "rho", "learning rate": "lr", "‖ε‖ (perturbation norm)": "perturbation_norm"}
+PANELS = {
+    "training loss": "train_loss",
+    "ρ": "rho",
+    "learning rate": "lr",
+    "‖ε‖ (perturbation norm)": "perturbation_norm",
+}
 # DVCLive metric file (train/<name>.tsv) → column of the update table
-DVCLIVE_COLUMNS = {"loss": "train_loss", "perturbed_loss": "perturbed_loss", "rho": "rho", "lr": "lr",
-                   "perturbation_norm": "perturbation_norm", "images_per_s": "images_per_s"}
+DVCLIVE_COLUMNS = {
+    "loss": "train_loss",
+    "perturbed_loss": "perturbed_loss",
+    "rho": "rho",
+    "lr": "lr",
+    "perturbation_norm": "perturbation_norm",
+    "images_per_s": "images_per_s",
+}
 
 
 def dvclive_table(partitions: Mapping[str, pd.DataFrame | Callable[[], pd.DataFrame]] | None) -> pd.DataFrame | None:
@@ -54,12 +65,18 @@ def update_curves(tables: Mapping[str, pd.DataFrame | None] | None) -> go.Figure
     """
     present = {name: t for name, t in (tables or {}).items() if has_rows(t)}
     if not present:
-        return nothing_yet("Per-update curves", "No per-update curves yet: train with a `training.logging` block "
-                                                "(DVCLive by default) — `kedro run --pipelines training`.")
+        return nothing_yet(
+            "Per-update curves",
+            "No per-update curves yet: train with a `training.logging` block "
+            "(DVCLive by default) — `kedro run --pipelines training`.",
+        )
     for name, t in present.items():
         require_columns(t, ("update", "train_loss"), f"update table of {name!r}")
-    panels = [(title, col) for title, col in PANELS.items()
-              if any(col in t.columns and t[col].notna().any() for t in present.values())]
+    panels = [
+        (title, col)
+        for title, col in PANELS.items()
+        if any(col in t.columns and t[col].notna().any() for t in present.values())
+    ]
     cols = 2 if len(panels) > 1 else 1
     rows = -(-len(panels) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[title for title, _ in panels], vertical_spacing=0.16)
@@ -68,13 +85,32 @@ def update_curves(tables: Mapping[str, pd.DataFrame | None] | None) -> go.Figure
         for p, (_title, col) in enumerate(panels):
             r, c = p // cols + 1, p % cols + 1
             if col in t.columns and t[col].notna().any():
-                fig.add_trace(go.Scatter(x=t["update"], y=t[col], mode="lines", name=name, legendgroup=name,
-                                         showlegend=p == 0, line=line), row=r, col=c)
+                fig.add_trace(
+                    go.Scatter(
+                        x=t["update"], y=t[col], mode="lines", name=name, legendgroup=name, showlegend=p == 0, line=line
+                    ),
+                    row=r,
+                    col=c,
+                )
             if col == "train_loss" and "perturbed_loss" in t.columns and t["perturbed_loss"].notna().any():
-                fig.add_trace(go.Scatter(x=t["update"], y=t["perturbed_loss"], mode="lines", name=f"{name} perturbed",
-                                         legendgroup=name, showlegend=False, line={**line, "dash": "dot"}),
-                              row=r, col=c)
+                fig.add_trace(
+                    go.Scatter(
+                        x=t["update"],
+                        y=t["perturbed_loss"],
+                        mode="lines",
+                        name=f"{name} perturbed",
+                        legendgroup=name,
+                        showlegend=False,
+                        line={**line, "dash": "dot"},
+                    ),
+                    row=r,
+                    col=c,
+                )
     fig.update_xaxes(title_text="update", row=rows)
-    fig.update_layout(title="Per-update curves (loss: solid clean, dotted perturbed)", template=TEMPLATE,
-                      height=320 * rows, legend={"groupclick": "togglegroup"})
+    fig.update_layout(
+        title="Per-update curves (loss: solid clean, dotted perturbed)",
+        template=TEMPLATE,
+        height=320 * rows,
+        legend={"groupclick": "togglegroup"},
+    )
     return fig

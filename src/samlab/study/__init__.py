@@ -17,6 +17,17 @@ from samlab.study.member import (
 from samlab.study.run import MemberResult, data_available, load_data, run_member
 
 __all__ = [
-    "EXECUTORS", "Member", "MemberResult", "data_available", "feature_population", "feature_populations", "load_data",
-    "obf_population", "perturbation_batch_sizes", "run_member", "run_members", "runner_settings", "tau_population",
+    "EXECUTORS",
+    "Member",
+    "MemberResult",
+    "data_available",
+    "feature_population",
+    "feature_populations",
+    "load_data",
+    "obf_population",
+    "perturbation_batch_sizes",
+    "run_member",
+    "run_members",
+    "runner_settings",
+    "tau_population",
 ]

@@ -38,8 +38,9 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_members(members: Sequence[Member], executor: str = "process", workers: int | None = None,
-                address: str | None = None) -> list[MemberResult]:
+def run_members(
+    members: Sequence[Member], executor: str = "process", workers: int | None = None, address: str | None = None
+) -> list[MemberResult]:
     """Every member's result, in the order of ``members``."""
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; known: {list(EXECUTORS)}")

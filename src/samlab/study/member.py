@@ -55,8 +55,16 @@ class Member:
 
     def spec(self) -> dict[str, Any]:
         """The columns every row starts with."""
-        return {"variant": self.name, "study": self.study, "group": self.group, "perturbation": self.perturbation,
-                "optimizer": self.optimizer.get("name"), "rho": self.rho, "m": self.m, "seed": self.seed}
+        return {
+            "variant": self.name,
+            "study": self.study,
+            "group": self.group,
+            "perturbation": self.perturbation,
+            "optimizer": self.optimizer.get("name"),
+            "rho": self.rho,
+            "m": self.m,
+            "seed": self.seed,
+        }
 
 
 def _merge(*parts: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,7 +79,7 @@ def perturbation_batch_sizes(study: dict[str, Any]) -> list[int]:
     batch = int(study["training"]["batch_size"])
     ms = study.get("perturbation_batch_sizes", "auto")
     if ms == "auto":
-        ms = [2 ** k for k in range(batch.bit_length()) if 2 ** k <= batch and batch % 2 ** k == 0]
+        ms = [2**k for k in range(batch.bit_length()) if 2**k <= batch and batch % 2**k == 0]
     bad = [m for m in ms if int(m) < 1 or batch % int(m)]
     if bad:
         raise ValueError(f"perturbation batch sizes {bad} do not divide the study batch size {batch}")
@@ -79,8 +87,13 @@ def perturbation_batch_sizes(study: dict[str, Any]) -> list[int]:
 
 
 def _common(block: dict[str, Any]) -> dict[str, Any]:
-    return {"data": dict(block["data"]), "model": dict(block["model"]), "training": dict(block["training"]),
-            "record_every": int(block.get("forgetting_every", 10)), "measure": dict(block.get("measure") or {})}
+    return {
+        "data": dict(block["data"]),
+        "model": dict(block["model"]),
+        "training": dict(block["training"]),
+        "record_every": int(block.get("forgetting_every", 10)),
+        "measure": dict(block.get("measure") or {}),
+    }
 
 
 def tau_population(study: dict[str, Any]) -> list[Member]:
@@ -89,14 +102,29 @@ def tau_population(study: dict[str, Any]) -> list[Member]:
     seeds = [int(s) for s in study.get("seeds", [0])]
     defaults = study.get("optimizer_defaults", {})
     common = _common(study)
-    members = [Member(f"study_{p}_m{m}_s{s}", "tau", p, _merge(defaults, cfg, {"perturbation_batch_size": m}), s,
-                      m=m, rho=float(_merge(defaults, cfg).get("rho", 0.0)), **common)
-               for p, cfg in study.get("perturbations", {}).items() for m in perturbation_batch_sizes(study) for s in seeds]
+    members = [
+        Member(
+            f"study_{p}_m{m}_s{s}",
+            "tau",
+            p,
+            _merge(defaults, cfg, {"perturbation_batch_size": m}),
+            s,
+            m=m,
+            rho=float(_merge(defaults, cfg).get("rho", 0.0)),
+            **common,
+        )
+        for p, cfg in study.get("perturbations", {}).items()
+        for m in perturbation_batch_sizes(study)
+        for s in seeds
+    ]
     if len(members) < 3:
         raise ValueError(f"the τ study needs at least 3 perturbed members for Kendall's τ, got {len(members)}")
     plain = {k: v for k, v in defaults.items() if k != "rho"}
-    members += [Member(f"study_{b}_s{s}", "tau", b, _merge(plain, cfg), s, **common)
-                for b, cfg in study.get("baselines", {}).items() for s in seeds]
+    members += [
+        Member(f"study_{b}_s{s}", "tau", b, _merge(plain, cfg), s, **common)
+        for b, cfg in study.get("baselines", {}).items()
+        for s in seeds
+    ]
     return members
 
 
@@ -108,16 +136,29 @@ def _tag(value: float) -> str:
 def obf_population(sweep: dict[str, Any], study: dict[str, Any]) -> list[Member]:
     """OBF at every γ × λ × seed (``obf_g<γ>_l<λ>_s<seed>``) on the τ study's data, model and training."""
     gammas, lambdas = [float(g) for g in sweep.get("gammas", [1.0])], sweep.get("lambdas", [None])
-    bad = [g for g in gammas if not 0.0 <= g <= 1.0] + [x for x in lambdas if x is not None and not 0.0 <= float(x) < 1.0]
+    bad = [g for g in gammas if not 0.0 <= g <= 1.0] + [
+        x for x in lambdas if x is not None and not 0.0 <= float(x) < 1.0
+    ]
     if bad:
         raise ValueError(f"obf_sweep: γ must be in [0, 1] and λ in [0, 1) (null = 1/C), got {bad}")
     if len(gammas) < 2 and len(lambdas) < 2:
         raise ValueError("obf_sweep needs at least two γ or two λ values to sweep")
     opt = _merge(study.get("optimizer_defaults"), sweep.get("optimizer_defaults"), {"name": "obf"})
-    return [Member(f"obf_g{_tag(g)}_l{'auto' if lam is None else _tag(float(lam))}_s{s}", "obf_sweep", "obf",
-                   {**opt, "gamma": g, "lam": None if lam is None else float(lam)}, int(s),
-                   rho=float(opt.get("rho", 0.0)), kind="score", **_common(study))
-            for g in gammas for lam in lambdas for s in sweep.get("seeds", [0])]
+    return [
+        Member(
+            f"obf_g{_tag(g)}_l{'auto' if lam is None else _tag(float(lam))}_s{s}",
+            "obf_sweep",
+            "obf",
+            {**opt, "gamma": g, "lam": None if lam is None else float(lam)},
+            int(s),
+            rho=float(opt.get("rho", 0.0)),
+            kind="score",
+            **_common(study),
+        )
+        for g in gammas
+        for lam in lambdas
+        for s in sweep.get("seeds", [0])
+    ]
 
 
 def feature_population(name: str, fs: dict[str, Any]) -> list[Member]:
@@ -142,12 +183,28 @@ def feature_population(name: str, fs: dict[str, Any]) -> list[Member]:
         group = name + (f"_k{_tag(float(k))}" if k is not None else "")
         base = {**common, "data": data, "kind": "features", "group": group, "study": name}
         for s in seeds:
-            members.append(Member(f"{stem}_sgd_rho0_s{s}", perturbation="sgd", optimizer=_merge(plain, {"name": "sgd"}),
-                                  seed=s, rho=0.0, **base))
+            members.append(
+                Member(
+                    f"{stem}_sgd_rho0_s{s}",
+                    perturbation="sgd",
+                    optimizer=_merge(plain, {"name": "sgd"}),
+                    seed=s,
+                    rho=0.0,
+                    **base,
+                )
+            )
             for opt, cfg in optimizers.items():
                 for r in grids[opt]:
-                    members.append(Member(f"{stem}_{opt}_rho{_tag(r)}_s{s}", perturbation=opt,
-                                          optimizer=_merge(defaults, cfg, {"rho": r}), seed=s, rho=r, **base))
+                    members.append(
+                        Member(
+                            f"{stem}_{opt}_rho{_tag(r)}_s{s}",
+                            perturbation=opt,
+                            optimizer=_merge(defaults, cfg, {"rho": r}),
+                            seed=s,
+                            rho=r,
+                            **base,
+                        )
+                    )
     return members
 
 

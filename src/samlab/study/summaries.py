@@ -31,16 +31,20 @@ def tau_tables(population: pd.DataFrame, cfg: dict[str, Any]) -> tuple[pd.DataFr
     perms, seed, alpha = int(cfg.get("permutations", 1000)), int(cfg.get("seed", 0)), float(cfg.get("alpha", 0.05))
     perturbed = population.dropna(subset=["m"])
     table = correlation_table(perturbed, metrics, target, perms, seed, alpha, strata=strata)
-    models = perturbed.melt(id_vars=["variant", target, "perturbation", "m"], value_vars=metrics, var_name="metric",
-                            value_name="value").rename(columns={"variant": "model", target: "accuracy"})
+    models = perturbed.melt(
+        id_vars=["variant", target, "perturbation", "m"], value_vars=metrics, var_name="metric", value_name="value"
+    ).rename(columns={"variant": "model", target: "accuracy"})
     per_m = []
     per_m_strata = cfg.get("per_m_strata")  # within one m a seed holds only one member per perturbation
     for m, group in perturbed.groupby("m"):
         t = correlation_table(group, metrics, target, perms, seed, alpha, strata=per_m_strata)
         t.insert(1, "m", int(m))
         per_m.append(t)
-    tau_vs_m = pd.concat(per_m, ignore_index=True) if per_m else pd.DataFrame(
-        columns=["metric", "m", "tau", "p_value", "n", "significant"])
+    tau_vs_m = (
+        pd.concat(per_m, ignore_index=True)
+        if per_m
+        else pd.DataFrame(columns=["metric", "m", "tau", "p_value", "n", "significant"])
+    )
     return table, models, tau_vs_m
 
 
@@ -56,16 +60,31 @@ def mean_ci(rows: pd.DataFrame, by: Sequence[str], metrics: Sequence[str], level
             x = g[metric].astype(float).dropna().to_numpy()
             n = len(x)
             half = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-            out.append({**dict(zip(by, key)), "metric": metric, "mean": float(x.mean()) if n else np.nan,
-                        "ci95": half, "n": n})
+            out.append(
+                {**dict(zip(by, key)), "metric": metric, "mean": float(x.mean()) if n else np.nan, "ci95": half, "n": n}
+            )
     return pd.DataFrame(out)
 
 
-FEATURE_METRICS = ["test_accuracy", "probe_easy_pre_logits_accuracy", "probe_hard_pre_logits_accuracy",
-                   "probe_easy_phi_accuracy", "probe_hard_phi_accuracy", "probe_easy_phi_hidden_accuracy",
-                   "probe_hard_phi_hidden_accuracy", "weight_ratio", "phantom_ratio", "factor_easy_median",
-                   "factor_hard_median", "gini_real", "gini_phantom", "gini_real_early", "gini_phantom_early",
-                   "trajectory_gini_real", "trajectory_gini_phantom"]
+FEATURE_METRICS = [
+    "test_accuracy",
+    "probe_easy_pre_logits_accuracy",
+    "probe_hard_pre_logits_accuracy",
+    "probe_easy_phi_accuracy",
+    "probe_hard_phi_accuracy",
+    "probe_easy_phi_hidden_accuracy",
+    "probe_hard_phi_hidden_accuracy",
+    "weight_ratio",
+    "phantom_ratio",
+    "factor_easy_median",
+    "factor_hard_median",
+    "gini_real",
+    "gini_phantom",
+    "gini_real_early",
+    "gini_phantom_early",
+    "trajectory_gini_real",
+    "trajectory_gini_phantom",
+]
 
 
 def _tagged(tables: dict[str, pd.DataFrame], rows: pd.DataFrame) -> pd.DataFrame:
@@ -82,13 +101,19 @@ def feature_tables(rows: pd.DataFrame, tables: dict[str, dict[str, pd.DataFrame]
     parts = []
     for _, g in rows.groupby("group", sort=False):
         sgd = g[g["perturbation"] == "sgd"]
-        parts += [g[g["perturbation"] != "sgd"]] + [sgd.assign(perturbation=p)
-                                                    for p in sorted(set(g["perturbation"]) - {"sgd"})]
+        parts += [g[g["perturbation"] != "sgd"]] + [
+            sgd.assign(perturbation=p) for p in sorted(set(g["perturbation"]) - {"sgd"})
+        ]
     rows_rho0 = pd.concat(parts, ignore_index=True)
     summary = mean_ci(rows_rho0, ["group", "perturbation", "rho"], FEATURE_METRICS)
     lorenz = _tagged({k: v["lorenz"] for k, v in tables.items() if "lorenz" in v}, rows)
     head = _tagged({k: v["head"] for k, v in tables.items() if "head" in v}, rows)
     bins = _tagged({k: v["lambda_bins"] for k, v in tables.items() if "lambda_bins" in v}, rows)
     balance = _tagged({k: v["balance"] for k, v in tables.items() if "balance" in v}, rows)
-    return {"feature_summary": summary, "feature_lorenz": lorenz, "feature_lr_factors": head,
-            "feature_lambda_bins": bins, "feature_balance_trajectory": balance}
+    return {
+        "feature_summary": summary,
+        "feature_lorenz": lorenz,
+        "feature_lr_factors": head,
+        "feature_lambda_bins": bins,
+        "feature_balance_trajectory": balance,
+    }

@@ -60,9 +60,13 @@ def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
     np_state = np.random.get_state(legacy=False)
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"bit_generator": np_state["bit_generator"], "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
-                  "pos": int(np_state["state"]["pos"]), "has_gauss": int(np_state["has_gauss"]),
-                  "cached_gaussian": float(np_state["gauss"])},
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "cached_gaussian": float(np_state["gauss"]),
+        },
         "python": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -75,9 +79,14 @@ def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
     torch.set_rng_state(state["torch"])
     npst = state["numpy"]
-    np.random.set_state({"bit_generator": npst["bit_generator"],
-                         "state": {"key": npst["key"].numpy().astype(np.uint32), "pos": npst["pos"]},
-                         "has_gauss": npst["has_gauss"], "gauss": npst["cached_gaussian"]})
+    np.random.set_state(
+        {
+            "bit_generator": npst["bit_generator"],
+            "state": {"key": npst["key"].numpy().astype(np.uint32), "pos": npst["pos"]},
+            "has_gauss": npst["has_gauss"],
+            "gauss": npst["cached_gaussian"],
+        }
+    )
     version, internal, gauss_next = state["python"]
     random.setstate((version, tuple(internal), gauss_next))
     if "cuda" in state and torch.cuda.is_available():
@@ -94,28 +103,49 @@ def seed_everything(seed: int) -> None:
 
 # -- compatibility of a checkpoint with the run that wants to resume it ------------------------------
 # Training settings that may change between the killed run and its resumption without changing the maths.
-RESUMABLE_CHANGES = frozenset({"resume", "progress", "device", "eval_batch_size", "compile", "extra", "logging",
-                               "checkpoint_every_n_updates", "checkpoint_every_minutes"})
+RESUMABLE_CHANGES = frozenset(
+    {
+        "resume",
+        "progress",
+        "device",
+        "eval_batch_size",
+        "compile",
+        "extra",
+        "logging",
+        "checkpoint_every_n_updates",
+        "checkpoint_every_minutes",
+    }
+)
 
 
-def check_compatible(state: dict[str, Any], model_config: dict, optimizer_config: dict, train_config: dict, source: str) -> None:
+def check_compatible(
+    state: dict[str, Any], model_config: dict, optimizer_config: dict, train_config: dict, source: str
+) -> None:
     """Refuse to resume from a checkpoint of a different model, optimizer or recipe, saying what differs."""
     if state.get("format") != FORMAT:
-        raise ValueError(f"{source} is not a samlab training-state checkpoint (format {state.get('format')!r}, expected {FORMAT!r})")
+        raise ValueError(
+            f"{source} is not a samlab training-state checkpoint (format {state.get('format')!r}, expected {FORMAT!r})"
+        )
     if state["model_config"] != model_config:
         raise ValueError(
             f"{source} holds a different model: checkpoint {state['model_config']} vs this run {model_config}; "
-            "set `resume: false` to start over or point the run at the right checkpoint directory")
+            "set `resume: false` to start over or point the run at the right checkpoint directory"
+        )
     if state["optimizer_config"] != optimizer_config:
         raise ValueError(
             f"{source} was trained with a different optimizer: checkpoint {state['optimizer_config']} vs this run "
-            f"{optimizer_config}; set `resume: false` to start over")
+            f"{optimizer_config}; set `resume: false` to start over"
+        )
     theirs, ours = state["train_config"], train_config
-    differing = sorted(k for k in set(theirs) | set(ours) if k not in RESUMABLE_CHANGES and theirs.get(k) != ours.get(k))
+    differing = sorted(
+        k for k in set(theirs) | set(ours) if k not in RESUMABLE_CHANGES and theirs.get(k) != ours.get(k)
+    )
     if differing:
         detail = ", ".join(f"{k}: {theirs.get(k)!r} -> {ours.get(k)!r}" for k in differing)
-        raise ValueError(f"{source} was trained with different training settings ({detail}); resuming would not "
-                         "reproduce an uninterrupted run: set `resume: false` to start over")
+        raise ValueError(
+            f"{source} was trained with different training settings ({detail}); resuming would not "
+            "reproduce an uninterrupted run: set `resume: false` to start over"
+        )
 
 
 # -- where checkpoints live ---------------------------------------------------------------------------
@@ -194,8 +224,11 @@ class CheckpointStore:
                 log.warning("resuming from %s instead", self.file(*pos))
             return state
         if failures:
-            raise ValueError(f"no readable checkpoint in {self.path}: " + "; ".join(failures)
-                             + " (set `resume: false` to start over)")
+            raise ValueError(
+                f"no readable checkpoint in {self.path}: "
+                + "; ".join(failures)
+                + " (set `resume: false` to start over)"
+            )
         return None
 
     def remove_stale_temps(self) -> list[Path]:

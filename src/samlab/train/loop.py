@@ -75,7 +75,9 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
-    augment: dict[str, Any] | None = None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
+    augment: dict[str, Any] | None = (
+        None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
+    )
     checkpoint_every_n_updates: int | None = None  # also checkpoint inside epochs, every N updates
     checkpoint_every_minutes: float | None = None  # ... and/or every T minutes of wall-clock time
     logging: dict[str, Any] | None = None  # live metrics (samlab.train.tracking.LoggingConfig); None: none
@@ -132,8 +134,9 @@ def model_config_for(model_cfg: dict[str, Any], data: PreparedData) -> dict[str,
     return cfg
 
 
-def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], cfg: TrainConfig,
-             world_size: int = 1) -> None:
+def validate(
+    data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], cfg: TrainConfig, world_size: int = 1
+) -> None:
     """Every check that needs no model: bad configurations fail here, before any work, with the reason."""
     name = model_cfg.get("name")
     if not name or not timm.is_model(name):
@@ -150,8 +153,10 @@ def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[
     per_rank = cfg.batch_size // world_size
     m = optimizer_cfg.get("perturbation_batch_size")
     if m is not None and (m < 1 or per_rank % m):
-        raise ValueError(f"optimizer {opt!r}: perturbation_batch_size m={m} must divide the per-rank micro-batch "
-                         f"{per_rank} (batch_size {cfg.batch_size} / {world_size} ranks)")
+        raise ValueError(
+            f"optimizer {opt!r}: perturbation_batch_size m={m} must divide the per-rank micro-batch "
+            f"{per_rank} (batch_size {cfg.batch_size} / {world_size} ranks)"
+        )
     if data.kind == "stream":
         splits = data.extra.get("split_dirs", {})
         n_train = data.extra.get("counts", {}).get("train", 0)
@@ -161,8 +166,10 @@ def validate(data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[
     if "train" not in splits:
         raise ValueError(f"prepared data {data.name!r} has no train split (splits: {list(splits)})")
     if n_train < cfg.batch_size * cfg.accum_steps:
-        raise ValueError(f"one update needs batch_size x accum_steps = {cfg.batch_size * cfg.accum_steps} samples "
-                         f"but the train split has {n_train}")
+        raise ValueError(
+            f"one update needs batch_size x accum_steps = {cfg.batch_size * cfg.accum_steps} samples "
+            f"but the train split has {n_train}"
+        )
     create_loss(cfg.loss, cfg.label_smoothing)  # unknown loss / bad smoothing
     if cfg.logging is not None:
         check_installed(LoggingConfig.from_dict(cfg.logging))  # a missing optional package, named with its extra
@@ -174,8 +181,12 @@ def _finite_params(model: torch.nn.Module) -> bool:
 
 
 def train(
-    data: PreparedData, model_cfg: dict[str, Any], optimizer_cfg: dict[str, Any], train_cfg: dict[str, Any] | TrainConfig,
-    name: str = "model", checkpoints: CheckpointStore | None = None,
+    data: PreparedData,
+    model_cfg: dict[str, Any],
+    optimizer_cfg: dict[str, Any],
+    train_cfg: dict[str, Any] | TrainConfig,
+    name: str = "model",
+    checkpoints: CheckpointStore | None = None,
     on_step: Callable[[int, StepStats], None] | None = None,
     init_from: dict[str, Any] | None = None,
 ) -> TrainResult:
@@ -195,7 +206,9 @@ def train(
     """
     from samlab.config.validate import check_train_inputs  # lazy: the one upward edge (docs/architecture.md)
 
-    check_train_inputs(model_cfg, optimizer_cfg, train_cfg.as_dict() if isinstance(train_cfg, TrainConfig) else train_cfg, name)
+    check_train_inputs(
+        model_cfg, optimizer_cfg, train_cfg.as_dict() if isinstance(train_cfg, TrainConfig) else train_cfg, name
+    )
     cfg = train_cfg if isinstance(train_cfg, TrainConfig) else TrainConfig.from_dict(train_cfg)
     opt_cfg = dict(optimizer_cfg)
     opt_name = opt_cfg.pop("name", None)
@@ -221,8 +234,16 @@ def train(
     optimizer = create_optimizer(opt_name, model, **opt_cfg)  # validates the optimizer's own settings
     loss_fn = create_loss(cfg.loss, cfg.label_smoothing)
 
-    loader = make_loader(data, "train", cfg.batch_size * cfg.accum_steps, train=True, seed=cfg.seed, device=device,
-                         augment=cfg.augment, accum_steps=cfg.accum_steps)
+    loader = make_loader(
+        data,
+        "train",
+        cfg.batch_size * cfg.accum_steps,
+        train=True,
+        seed=cfg.seed,
+        device=device,
+        augment=cfg.augment,
+        accum_steps=cfg.accum_steps,
+    )
     per_rank = bool(getattr(loader, "per_rank", False))  # streamed folders: each rank loads only its share
     val_split = "val" if "val" in data.splits or "val" in data.extra.get("split_dirs", {}) else "test"
     val_loader = make_loader(data, val_split, cfg.eval_batch_size, device=device)
@@ -232,9 +253,15 @@ def train(
     if cfg.decay_rate is not None:
         sched_args = {**sched_args, "decay_rate": cfg.decay_rate}
     scheduler, _ = create_scheduler_v2(
-        optimizer, sched=sched, num_epochs=max(cfg.epochs - cfg.warmup_epochs, 1), warmup_epochs=cfg.warmup_epochs,
+        optimizer,
+        sched=sched,
+        num_epochs=max(cfg.epochs - cfg.warmup_epochs, 1),
+        warmup_epochs=cfg.warmup_epochs,
         warmup_prefix=True,  # warm-up first, then the decay over the remaining epochs
-        min_lr=cfg.min_lr, warmup_lr=cfg.warmup_lr, step_on_epochs=False, updates_per_epoch=updates_per_epoch,
+        min_lr=cfg.min_lr,
+        warmup_lr=cfg.warmup_lr,
+        step_on_epochs=False,
+        updates_per_epoch=updates_per_epoch,
         **sched_args,
     )
 
@@ -259,8 +286,14 @@ def train(
             updates_log = [dict(row) for row in state.get("updates", [])]
             start_epoch, num_updates = int(state["epoch"]), int(state["num_updates"])
             start_batch, partial = int(state.get("batch", 0)), state.get("partial")
-            log.info("%s: resuming after epoch %d/%d%s from %s", name, start_epoch, cfg.epochs,
-                     f" and {start_batch}/{updates_per_epoch} updates of the next" if start_batch else "", source)
+            log.info(
+                "%s: resuming after epoch %d/%d%s from %s",
+                name,
+                start_epoch,
+                cfg.epochs,
+                f" and {start_batch}/{updates_per_epoch} updates of the next" if start_batch else "",
+                source,
+            )
         elif dist_info.is_main and checkpoints.positions():
             log.info("%s: starting over (resume: false), removing old checkpoints in %s", name, checkpoints.path)
             checkpoints.clear()
@@ -274,9 +307,14 @@ def train(
         net = torch.compile(net)
 
     # rank 0's live metrics; a resumed run continues its curves after the checkpoint's update
-    tracker = create_tracker(log_cfg, name, is_main=dist_info.is_main, resume_step=num_updates if state else None,
-                             state=state.get("tracking") if state else None,
-                             config={"model": full_model_cfg, "optimizer": dict(optimizer_cfg), "training": cfg.as_dict()})
+    tracker = create_tracker(
+        log_cfg,
+        name,
+        is_main=dist_info.is_main,
+        resume_step=num_updates if state else None,
+        state=state.get("tracking") if state else None,
+        config={"model": full_model_cfg, "optimizer": dict(optimizer_cfg), "training": cfg.as_dict()},
+    )
 
     def save(epoch: int, batch: int, epoch_loader_state, partial_state) -> Any:
         """Rank 0 writes the full state: ``epoch`` finished epochs and ``batch`` updates of the next."""
@@ -285,32 +323,40 @@ def train(
         rng = rng_state(None)
         if epoch_loader_state is not None:
             rng["loader"] = epoch_loader_state
-        return checkpoints.save({
-            "format": FORMAT,
-            "model_config": full_model_cfg,
-            "optimizer_config": dict(optimizer_cfg),
-            "train_config": cfg.as_dict(),
-            "epoch": epoch,
-            "batch": batch,
-            "num_updates": num_updates,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng,
-            "history": history,
-            "partial": partial_state,
-            "updates": updates_log,
-            "tracking": tracker.state(),
-        })
+        return checkpoints.save(
+            {
+                "format": FORMAT,
+                "model_config": full_model_cfg,
+                "optimizer_config": dict(optimizer_cfg),
+                "train_config": cfg.as_dict(),
+                "epoch": epoch,
+                "batch": batch,
+                "num_updates": num_updates,
+                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng,
+                "history": history,
+                "partial": partial_state,
+                "updates": updates_log,
+                "tracking": tracker.state(),
+            }
+        )
 
     pending = PendingLosses()
     show_bar = dist_info.is_main and (sys.stderr.isatty() if cfg.progress is None else bool(cfg.progress))
-    epochs_bar = tqdm(range(start_epoch, cfg.epochs), initial=start_epoch, total=cfg.epochs, desc=name,
-                      disable=not show_bar, position=0)
+    epochs_bar = tqdm(
+        range(start_epoch, cfg.epochs),
+        initial=start_epoch,
+        total=cfg.epochs,
+        desc=name,
+        disable=not show_bar,
+        position=0,
+    )
     last_save = time.monotonic()
     stopping = False
     try:
-        with (StopRequest(name) if checkpoints is not None else nullcontext()) as stop:
+        with StopRequest(name) if checkpoints is not None else nullcontext() as stop:
             for epoch in epochs_bar:
                 resumed = partial if epoch == start_epoch and start_batch else None
                 skip = start_batch if resumed else 0
@@ -324,16 +370,30 @@ def train(
                 batches = iter(loader)
                 for _ in range(skip):  # replay the loader (and its random draws) up to the checkpoint
                     next(batches)
-                bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not show_bar,
-                           position=1, initial=skip, total=updates_per_epoch)
+                bar = tqdm(
+                    batches,
+                    desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                    leave=False,
+                    disable=not show_bar,
+                    position=1,
+                    initial=skip,
+                    total=updates_per_epoch,
+                )
                 for batch, (inputs, targets) in enumerate(bar, start=skip):
                     for x, y in zip(inputs.chunk(cfg.accum_steps), targets.chunk(cfg.accum_steps)):
                         if not per_rank:
                             x, y = distributed.shard(x, dist_info), distributed.shard(y, dist_info)
                         if cfg.channels_last and x.ndim == 4:
                             x = x.contiguous(memory_format=torch.channels_last)
-                        stats = optimizer.forward_backward(net, x, y, loss_fn, accum_steps=cfg.accum_steps,
-                                                           autocast=amp_dtype, return_outputs=on_step is not None)
+                        stats = optimizer.forward_backward(
+                            net,
+                            x,
+                            y,
+                            loss_fn,
+                            accum_steps=cfg.accum_steps,
+                            autocast=amp_dtype,
+                            return_outputs=on_step is not None,
+                        )
                         k = y.shape[0]
                         sums.add("images", k)
                         interval.add("images", k)
@@ -342,8 +402,9 @@ def train(
                         if on_step is not None:
                             on_step(num_updates + 1, dataclasses.replace(stats, targets=y))
                         # the unread device values (StepStats converts a field to a number when it is read)
-                        loss, perturbed, rho, norm = (stats.raw(f) for f in ("loss", "perturbed_loss", "rho",
-                                                                             "perturbation_norm"))
+                        loss, perturbed, rho, norm = (
+                            stats.raw(f) for f in ("loss", "perturbed_loss", "rho", "perturbation_norm")
+                        )
                         pending.add(num_updates + 1, loss, perturbed)
                         sums.add("loss", loss, k)
                         sums.add("perturbed_loss", math.nan if perturbed is None else perturbed, k)
@@ -375,27 +436,45 @@ def train(
                             bar.set_postfix(loss=f"{row['train_loss']:.4f}", refresh=False)
                     if checkpoints is not None and dist_info.world_size == 1:
                         stopping = stop.requested
-                    if checkpoints is not None and batch + 1 < updates_per_epoch and (
-                            stopping or _due(cfg, num_updates, last_save)):
+                    if (
+                        checkpoints is not None
+                        and batch + 1 < updates_per_epoch
+                        and (stopping or _due(cfg, num_updates, last_save))
+                    ):
                         pending.check()  # never save a state that has gone non-finite
-                        path = save(epoch, batch + 1, epoch_loader_state, {
-                            "sums": sums.read(), "interval": interval.read(), "lr": lr,
-                            "elapsed": elapsed_before + time.perf_counter() - t0})
+                        path = save(
+                            epoch,
+                            batch + 1,
+                            epoch_loader_state,
+                            {
+                                "sums": sums.read(),
+                                "interval": interval.read(),
+                                "lr": lr,
+                                "elapsed": elapsed_before + time.perf_counter() - t0,
+                            },
+                        )
                         last_save = time.monotonic()
                         if stopping:
                             _preempted(stop, name, num_updates, epoch, batch + 1, updates_per_epoch, path)
                 pending.check()
                 elapsed = elapsed_before + time.perf_counter() - t0
                 local = sums.read()
-                totals = dict(zip(EPOCH_KEYS, distributed.all_reduce_sum(
-                    torch.tensor([local[key] for key in EPOCH_KEYS], dtype=torch.float64, device=device),
-                    dist_info).tolist()))
+                totals = dict(
+                    zip(
+                        EPOCH_KEYS,
+                        distributed.all_reduce_sum(
+                            torch.tensor([local[key] for key in EPOCH_KEYS], dtype=torch.float64, device=device),
+                            dist_info,
+                        ).tolist(),
+                    )
+                )
                 n_seen = max(totals["seen"], 1.0)  # fp16: every update of the epoch may have overflowed
                 val = evaluate(model, val_loader)  # every rank holds the same weights: no collective needed
                 if not (math.isfinite(val["loss"]) and _finite_params(model)):
                     raise FloatingPointError(
                         f"{name}: weights or validation loss became non-finite (val loss {val['loss']}) at the end of "
-                        f"epoch {epoch + 1}: training stopped; " + _last_good(checkpoints))
+                        f"epoch {epoch + 1}: training stopped; " + _last_good(checkpoints)
+                    )
                 row = {
                     "epoch": epoch + 1,
                     "train_loss": totals["loss"] / n_seen,
@@ -411,24 +490,45 @@ def train(
                     "skipped_updates": int(local["skipped"]),  # this rank's (all ranks skip together)
                 }
                 history.append(row)
-                tracker.log({"epoch": epoch + 1, "train/accuracy": row["train_accuracy"], "val/loss": row["val_loss"],
-                             "val/accuracy": row["val_accuracy"]}, num_updates)
+                tracker.log(
+                    {
+                        "epoch": epoch + 1,
+                        "train/accuracy": row["train_accuracy"],
+                        "val/loss": row["val_loss"],
+                        "val/accuracy": row["val_accuracy"],
+                    },
+                    num_updates,
+                )
                 path = save(epoch + 1, 0, loader_rng.get_state() if loader_rng is not None else None, None)
                 last_save = time.monotonic()
-                epochs_bar.set_postfix(train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}",
-                                       refresh=False)
+                epochs_bar.set_postfix(
+                    train_loss=f"{row['train_loss']:.4f}", val_acc=f"{row['val_accuracy']:.3f}", refresh=False
+                )
                 if dist_info.is_main:
-                    log.info("%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f lr %.4g rho %.4g "
-                             "(%.1f img/s)", name, epoch + 1, cfg.epochs, row["train_loss"], row["train_accuracy"],
-                             row["val_loss"], row["val_accuracy"], row["lr"], row["rho"], row["images_per_s"])
+                    log.info(
+                        "%s epoch %d/%d train_loss %.4f train_acc %.3f val_loss %.4f val_acc %.3f lr %.4g rho %.4g "
+                        "(%.1f img/s)",
+                        name,
+                        epoch + 1,
+                        cfg.epochs,
+                        row["train_loss"],
+                        row["train_accuracy"],
+                        row["val_loss"],
+                        row["val_accuracy"],
+                        row["lr"],
+                        row["rho"],
+                        row["images_per_s"],
+                    )
                 if epoch + 1 < cfg.epochs and (
-                        stopping or (checkpoints is not None and dist_info.world_size == 1 and stop.requested)):
+                    stopping or (checkpoints is not None and dist_info.world_size == 1 and stop.requested)
+                ):
                     _preempted(stop, name, num_updates, epoch + 1, 0, updates_per_epoch, path)
     except NonFiniteLoss as exc:
         epoch_of = (exc.update - 1) // updates_per_epoch + 1
         raise FloatingPointError(
             f"{name}: non-finite training loss (clean {exc.loss}, perturbed {exc.perturbed}) at epoch {epoch_of}, "
-            f"update {exc.update}: training stopped; " + _last_good(checkpoints)) from None
+            f"update {exc.update}: training stopped; " + _last_good(checkpoints)
+        ) from None
     finally:
         tracker.close()
     epochs_bar.close()
@@ -443,12 +543,24 @@ def train(
 
 # Running sums of an epoch (for its history row) and of a logging interval (for its update row).
 EPOCH_KEYS = ("loss", "perturbed_loss", "correct", "seen", "rho", "images", "skipped")
-INTERVAL_KEYS = ("loss", "perturbed_loss", "rho", "perturbation_norm", "seen_loss", "seen_perturbed_loss", "seen_rho",
-                 "micro", "images")
+INTERVAL_KEYS = (
+    "loss",
+    "perturbed_loss",
+    "rho",
+    "perturbation_norm",
+    "seen_loss",
+    "seen_perturbed_loss",
+    "seen_rho",
+    "micro",
+    "images",
+)
 
 
-def _update_row(sums: dict[str, float], update: int, updates_per_epoch: int, lr: float, seconds: float) -> dict[str, float]:
+def _update_row(
+    sums: dict[str, float], update: int, updates_per_epoch: int, lr: float, seconds: float
+) -> dict[str, float]:
     """One row of the per-update table: means over the interval's micro-batches, the LR of its last update."""
+
     def mean(key: str) -> float:
         return sums[key] / sums[f"seen_{key}"] if sums[f"seen_{key}"] else math.nan
 
@@ -466,8 +578,11 @@ def _update_row(sums: dict[str, float], update: int, updates_per_epoch: int, lr:
 
 def _tracked(row: dict[str, float]) -> dict[str, float]:
     """The update row as logged metrics (``train/<name>``); what a plain optimizer has not (ρ, ...) is left out."""
-    return {f"train/{k.removeprefix('train_')}": v for k, v in row.items()
-            if k not in ("update", "epoch") and not math.isnan(v)}
+    return {
+        f"train/{k.removeprefix('train_')}": v
+        for k, v in row.items()
+        if k not in ("update", "epoch") and not math.isnan(v)
+    }
 
 
 def _due(cfg: TrainConfig, num_updates: int, last_save: float) -> bool:
@@ -476,16 +591,20 @@ def _due(cfg: TrainConfig, num_updates: int, last_save: float) -> bool:
     return bool((n and num_updates % n == 0) or (minutes and time.monotonic() - last_save >= 60.0 * minutes))
 
 
-def _preempted(stop: StopRequest, name: str, num_updates: int, epoch: int, batch: int, updates_per_epoch: int,
-               path) -> None:
+def _preempted(
+    stop: StopRequest, name: str, num_updates: int, epoch: int, batch: int, updates_per_epoch: int, path
+) -> None:
     import signal
 
     where = f"{batch}/{updates_per_epoch} updates into epoch {epoch + 1}" if batch else f"at the end of epoch {epoch}"
     saved = f"state saved to {path}" if path is not None else "state saved by rank 0"
-    message = (f"{name}: stopped on {signal.Signals(stop.signum or signal.SIGTERM).name} at update {num_updates} "
-               f"({where}); {saved}; rerun with `resume: true` to continue from there")
+    message = (
+        f"{name}: stopped on {signal.Signals(stop.signum or signal.SIGTERM).name} at update {num_updates} "
+        f"({where}); {saved}; rerun with `resume: true` to continue from there"
+    )
     log.warning(message)  # without logging configured, Python prints warnings to stderr
     raise Preempted(stop.signum or signal.SIGTERM, message)
+
 
 def _generator(loader) -> torch.Generator | None:
     """The loader's random generator: a ``TensorLoader``'s own, or the ``DataLoader``'s under a stream."""

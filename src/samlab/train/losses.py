@@ -16,11 +16,13 @@ def create_loss(name: str = "ce", label_smoothing: float = 0.0) -> LossFn:
     if name == "ce":
         return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     if name == "bce":
+
         def bce(logits: Tensor, y: Tensor) -> Tensor:
             # Sum over classes, mean over the batch (the reference recipe), smoothed one-hot targets.
             target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
             if label_smoothing:
                 target = target * (1 - label_smoothing) + label_smoothing / logits.shape[1]
             return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
+
         return bce
     raise ValueError(f"unknown loss {name!r}; known: ['bce', 'ce']")

@@ -29,8 +29,11 @@ def read_values(values: list[Number]) -> list[float]:
     tensors = [v for v in values if isinstance(v, Tensor)]
     if not tensors:
         return [float(v) for v in values]
-    host = iter(torch.stack([t.reshape(()).to(torch.float64 if t.device.type != "mps" else torch.float32)
-                             for t in tensors]).tolist())
+    host = iter(
+        torch.stack(
+            [t.reshape(()).to(torch.float64 if t.device.type != "mps" else torch.float32) for t in tensors]
+        ).tolist()
+    )
     return [next(host) if isinstance(v, Tensor) else float(v) for v in values]
 
 
@@ -64,8 +67,13 @@ class PendingLosses:
 
     def add(self, update: int, loss: Number, perturbed: Number | None) -> None:
         if isinstance(loss, Tensor) or isinstance(perturbed, Tensor):
-            self.items.append((update, loss.detach() if isinstance(loss, Tensor) else loss,
-                               perturbed.detach() if isinstance(perturbed, Tensor) else perturbed))
+            self.items.append(
+                (
+                    update,
+                    loss.detach() if isinstance(loss, Tensor) else loss,
+                    perturbed.detach() if isinstance(perturbed, Tensor) else perturbed,
+                )
+            )
         elif not math.isfinite(loss) or (perturbed is not None and not math.isfinite(perturbed)):
             self.items.append((update, loss, perturbed))  # floats: checked now, reported at the next read
             self.check()  # raises at once: a float costs no sync

@@ -46,8 +46,11 @@ class StopRequest:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt  # second Ctrl-C: stop now, without a checkpoint
         self.signum = signum
-        log.warning("%s: received %s: saving a checkpoint after the current update, then exiting",
-                    self.name, signal.Signals(signum).name)
+        log.warning(
+            "%s: received %s: saving a checkpoint after the current update, then exiting",
+            self.name,
+            signal.Signals(signum).name,
+        )
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

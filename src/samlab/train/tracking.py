@@ -68,8 +68,10 @@ class LoggingConfig:
         backends = [b for b in backends if b not in ("none", None)]
         for b in backends:
             if b not in BACKENDS:
-                raise ValueError(f"logging.backend: unknown backend {b!r}{_did_you_mean(b, BACKENDS)}; "
-                                 f"known: {sorted(BACKENDS)} or none")
+                raise ValueError(
+                    f"logging.backend: unknown backend {b!r}{_did_you_mean(b, BACKENDS)}; "
+                    f"known: {sorted(BACKENDS)} or none"
+                )
         self.backend = backends
         if not isinstance(self.every_n_updates, int) or self.every_n_updates < 1:
             raise ValueError(f"logging.every_n_updates must be an integer >= 1, got {self.every_n_updates!r}")
@@ -83,15 +85,21 @@ class LoggingConfig:
         return cls(**_known("logging", dict(cfg or {}), cls))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"backend": list(self.backend), "every_n_updates": self.every_n_updates, "dir": self.dir,
-                "wandb": vars(self.wandb).copy()}
+        return {
+            "backend": list(self.backend),
+            "every_n_updates": self.every_n_updates,
+            "dir": self.dir,
+            "wandb": vars(self.wandb).copy(),
+        }
 
 
 def _known(block: str, cfg: dict[str, Any], cls) -> dict[str, Any]:
     unknown = [k for k in cfg if k not in cls.__dataclass_fields__]
     if unknown:
-        raise ValueError("; ".join(f"{block}: unknown key {k!r}{_did_you_mean(k, cls.__dataclass_fields__)}"
-                                   for k in unknown) + f" (known: {sorted(cls.__dataclass_fields__)})")
+        raise ValueError(
+            "; ".join(f"{block}: unknown key {k!r}{_did_you_mean(k, cls.__dataclass_fields__)}" for k in unknown)
+            + f" (known: {sorted(cls.__dataclass_fields__)})"
+        )
     return cfg
 
 
@@ -100,8 +108,10 @@ def check_installed(cfg: LoggingConfig) -> None:
     for backend in cfg.backend:
         module, extra = BACKENDS[backend]
         if importlib.util.find_spec(module) is None:
-            raise ModuleNotFoundError(f"logging backend {backend!r} needs the {module!r} package: "
-                                      f"pip install '{extra}' (or set training.logging.backend to another one)")
+            raise ModuleNotFoundError(
+                f"logging backend {backend!r} needs the {module!r} package: "
+                f"pip install '{extra}' (or set training.logging.backend to another one)"
+            )
 
 
 class Tracker(Protocol):
@@ -129,8 +139,14 @@ class DVCLiveTracker:
 
         if resume_step is not None:
             truncate_dvclive(directory, resume_step)
-        self.live = Live(str(directory), resume=resume_step is not None, report=None, save_dvc_exp=False,
-                         dvcyaml=False, monitor_system=False)
+        self.live = Live(
+            str(directory),
+            resume=resume_step is not None,
+            report=None,
+            save_dvc_exp=False,
+            dvcyaml=False,
+            monitor_system=False,
+        )
 
     def log(self, metrics: dict[str, float], step: int) -> None:
         self.live.step = step
@@ -185,8 +201,17 @@ class WandbTracker:
         import wandb
 
         directory.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, dir=str(directory), name=name,
-                              id=run_id, resume="allow" if run_id else None, config=config, reinit="create_new")
+        self.run = wandb.init(
+            project=cfg.project,
+            entity=cfg.entity,
+            mode=cfg.mode,
+            dir=str(directory),
+            name=name,
+            id=run_id,
+            resume="allow" if run_id else None,
+            config=config,
+            reinit="create_new",
+        )
         self.run_id = self.run.id
 
     def log(self, metrics: dict[str, float], step: int) -> None:
@@ -214,8 +239,15 @@ class MultiTracker:
         return {"wandb_id": t.run_id for t in self.trackers if isinstance(t, WandbTracker)}  # noqa: B035  - one at most
 
 
-def create_tracker(cfg: LoggingConfig | dict | None, name: str, *, is_main: bool = True, resume_step: int | None = None,
-                   state: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> MultiTracker:
+def create_tracker(
+    cfg: LoggingConfig | dict | None,
+    name: str,
+    *,
+    is_main: bool = True,
+    resume_step: int | None = None,
+    state: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+) -> MultiTracker:
     """The run's tracker. ``resume_step``: the update the run resumes after (None: a fresh run, old curves
     removed); ``state``: what the checkpoint kept (the W&B run id); ``config``: hyperparameters for W&B."""
     if cfg is None or not is_main:

@@ -18,6 +18,12 @@ def prepare_data(data_params: dict[str, Any]) -> PreparedData:
         log.warning("data: %r is an option of %s, not of %r: ignored", key, ", ".join(owners), cfg["name"])
     data = prepare_dataset(cfg.pop("name"), **cfg)
     sizes = {k: len(v[1]) for k, v in data.splits.items()} or data.extra.get("counts", {})
-    log.info("prepared %s (%s, %d classes, input %s): %s", data.name, data.kind, data.num_classes,
-             "×".join(map(str, data.image_shape)), sizes)
+    log.info(
+        "prepared %s (%s, %d classes, input %s): %s",
+        data.name,
+        data.kind,
+        data.num_classes,
+        "×".join(map(str, data.image_shape)),
+        sizes,
+    )
     return data

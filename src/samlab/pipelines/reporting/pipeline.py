@@ -63,27 +63,54 @@ def create_pipeline(variants: list[str]) -> Pipeline:
     tag = ["reporting"]
     metrics = {f"{n.METRICS_PREFIX}{v}": f"{v}.metrics" for v in variants}
     nodes = [
-        node(n.plot_learning_curves, inputs={v: f"{v}.history" for v in variants}, outputs="learning_curves",
-             name="plot_learning_curves", tags=[*tag, "figure"]),
+        node(
+            n.plot_learning_curves,
+            inputs={v: f"{v}.history" for v in variants},
+            outputs="learning_curves",
+            name="plot_learning_curves",
+            tags=[*tag, "figure"],
+        ),
         # DVCLive writes its files from inside the training loop: each variant's history orders this node after
         # that variant's training (the figure reads the files, the history only sequences it)
-        node(n.plot_update_curves, inputs={**{f"{n.HISTORY_PREFIX}{v}": f"{v}.history" for v in variants},
-                                           **{v: f"{v}.update_curves_files" for v in variants}},
-             outputs="update_curves", name="plot_update_curves", tags=[*tag, "figure"]),
-        node(n.summarise, inputs={**metrics, **{k: TABLES[k][0] for k in ("robustness", "mce", "transfer")}},
-             outputs=["summary_table", "summary_markdown", "accuracy_table"], name="summarise_metrics",
-             tags=[*tag, "table"]),
-        node(n.dvc_metrics, inputs="summary_table", outputs="summary_metrics", name="dvc_metrics",
-             tags=[*tag, "table"]),
-        node(n.plot_accuracy_bars, inputs="accuracy_table", outputs="accuracy_bars", name="plot_accuracy_bars",
-             tags=[*tag, "figure"]),
+        node(
+            n.plot_update_curves,
+            inputs={
+                **{f"{n.HISTORY_PREFIX}{v}": f"{v}.history" for v in variants},
+                **{v: f"{v}.update_curves_files" for v in variants},
+            },
+            outputs="update_curves",
+            name="plot_update_curves",
+            tags=[*tag, "figure"],
+        ),
+        node(
+            n.summarise,
+            inputs={**metrics, **{k: TABLES[k][0] for k in ("robustness", "mce", "transfer")}},
+            outputs=["summary_table", "summary_markdown", "accuracy_table"],
+            name="summarise_metrics",
+            tags=[*tag, "table"],
+        ),
+        node(
+            n.dvc_metrics, inputs="summary_table", outputs="summary_metrics", name="dvc_metrics", tags=[*tag, "table"]
+        ),
+        node(
+            n.plot_accuracy_bars,
+            inputs="accuracy_table",
+            outputs="accuracy_bars",
+            name="plot_accuracy_bars",
+            tags=[*tag, "figure"],
+        ),
     ]
     for spec in FIGURE_NODES:
         inputs = {k: TABLES[k][0] for k in spec.tables}
         outputs = spec.outputs[0] if len(spec.outputs) == 1 else list(spec.outputs)
         nodes.append(node(spec.func, inputs=inputs, outputs=outputs, name=spec.name, tags=[*tag, "figure"]))
-    nodes.append(node(_bind(n.build_report, order=REPORT_ORDER),
-                      inputs={"summary": "summary_table", "parameters": "parameters",
-                              **{key: key for key in REPORT_ORDER}},
-                      outputs="report_html", name="build_report", tags=[*tag, "report"]))
+    nodes.append(
+        node(
+            _bind(n.build_report, order=REPORT_ORDER),
+            inputs={"summary": "summary_table", "parameters": "parameters", **{key: key for key in REPORT_ORDER}},
+            outputs="report_html",
+            name="build_report",
+            tags=[*tag, "report"],
+        )
+    )
     return Pipeline(nodes)

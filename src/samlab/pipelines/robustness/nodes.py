@@ -42,24 +42,43 @@ def build_test_sets(prepared: PreparedData, params: dict[str, Any]) -> PreparedD
     )
 
 
-def evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str) -> pd.DataFrame:
+def evaluate_model(
+    test_sets: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str
+) -> pd.DataFrame:
     """Tidy rows for one model; ``*_only_test`` sets also get a cross-validated linear-probe accuracy."""
     with torch_threads(params.get("eval_threads")):
         return _evaluate_model(test_sets, checkpoint, params, variant_name)
 
 
-def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str) -> pd.DataFrame:
+def _evaluate_model(
+    test_sets: PreparedData, checkpoint: dict, params: dict[str, Any], variant_name: str
+) -> pd.DataFrame:
     model = model_from_checkpoint(checkpoint)
     device = resolve_device(params.get("device", "auto"))
     batch = int(params.get("eval_batch_size", 512))
-    table = evaluate_sets(model, test_sets.splits, test_sets.normalise, batch, device,
-                          json.loads(test_sets.extra.get("class_subsets", "{}")), progress=params.get("progress"),
-                          desc=f"{variant_name} robustness")
+    table = evaluate_sets(
+        model,
+        test_sets.splits,
+        test_sets.normalise,
+        batch,
+        device,
+        json.loads(test_sets.extra.get("class_subsets", "{}")),
+        progress=params.get("progress"),
+        desc=f"{variant_name} robustness",
+    )
     file_sets = test_sets.extra.get("file_sets") or {}
     if file_sets:  # streamed sets (ImageNet val, ReaL, V2, R, Sketch, C): read batch by batch
-        streamed = evaluate_file_sets(model, file_sets, test_sets.mean, test_sets.std, batch, device,
-                                      params.get("num_workers"), progress=params.get("progress"),
-                                      desc=f"{variant_name} streamed sets")
+        streamed = evaluate_file_sets(
+            model,
+            file_sets,
+            test_sets.mean,
+            test_sets.std,
+            batch,
+            device,
+            params.get("num_workers"),
+            progress=params.get("progress"),
+            desc=f"{variant_name} streamed sets",
+        )
         table = streamed if table.empty else pd.concat([table, streamed], ignore_index=True)
     table.insert(0, "model", variant_name)
     table.insert(1, "optimizer", checkpoint.get("optimizer_config", {}).get("name", ""))
@@ -75,9 +94,13 @@ def _evaluate_model(test_sets: PreparedData, checkpoint: dict, params: dict[str,
     clean = table[(table["test_set"] == "test") & (table["corruption"] == "none")]
     corrupted = table[(table["test_set"] == "test") & (table["corruption"] != "none")]
     if len(clean):
-        log.info("%s: clean accuracy %.4f, mean corrupted accuracy %.4f, ECE %.4f", variant_name,
-                 clean["accuracy"].iloc[0], corrupted["accuracy"].mean() if len(corrupted) else float("nan"),
-                 clean["ece"].iloc[0])
+        log.info(
+            "%s: clean accuracy %.4f, mean corrupted accuracy %.4f, ECE %.4f",
+            variant_name,
+            clean["accuracy"].iloc[0],
+            corrupted["accuracy"].mean() if len(corrupted) else float("nan"),
+            clean["ece"].iloc[0],
+        )
     return table
 
 
@@ -86,13 +109,26 @@ def summarise(params: dict[str, Any], *tables: pd.DataFrame) -> tuple[pd.DataFra
     results = pd.concat(tables, ignore_index=True)
     baseline = params.get("baseline", "sgd")
     if baseline not in set(results["model"]) and len(results):
-        log.warning("mCE baseline %r is not among the models %s: using %r", baseline, sorted(set(results["model"])),
-                    results["model"].iloc[0])
+        log.warning(
+            "mCE baseline %r is not among the models %s: using %r",
+            baseline,
+            sorted(set(results["model"])),
+            results["model"].iloc[0],
+        )
         baseline = results["model"].iloc[0]
     has_corruptions = ((results["test_set"] == "test") & (results["corruption"] != "none")).any()
-    ce = corruption_errors(results, baseline) if has_corruptions else pd.DataFrame(
-        columns=["model", "corruption", "ce", "relative_ce", "baseline"])
+    ce = (
+        corruption_errors(results, baseline)
+        if has_corruptions
+        else pd.DataFrame(columns=["model", "corruption", "ce", "relative_ce", "baseline"])
+    )
     means = ce[ce["corruption"] == "mean"]
-    mce = pd.DataFrame({"model": means["model"], "mce": means["ce"], "relative_mce": means["relative_ce"],
-                        "baseline": means["baseline"]}).reset_index(drop=True)
+    mce = pd.DataFrame(
+        {
+            "model": means["model"],
+            "mce": means["ce"],
+            "relative_mce": means["relative_ce"],
+            "baseline": means["baseline"],
+        }
+    ).reset_index(drop=True)
     return results, ce, mce

@@ -12,19 +12,39 @@ from samlab.pipelines.variants import bind_variant
 
 
 def variant_pipeline(name: str) -> Pipeline:
-    template = Pipeline([
-        node(build_test_sets, inputs=["prepared_data", "params:robustness"], outputs="robustness_sets",
-             name="build_robustness_sets", tags=["robustness"]),
-        node(bind_variant(evaluate_model, name), inputs=["robustness_sets", "model", "params:robustness"],
-             outputs="robustness", name="evaluate_robustness", tags=["robustness"]),
-    ])
-    return Pipeline(template, namespace=name, inputs={"prepared_data"},
-                    parameters={"params:robustness": "params:robustness"})
+    template = Pipeline(
+        [
+            node(
+                build_test_sets,
+                inputs=["prepared_data", "params:robustness"],
+                outputs="robustness_sets",
+                name="build_robustness_sets",
+                tags=["robustness"],
+            ),
+            node(
+                bind_variant(evaluate_model, name),
+                inputs=["robustness_sets", "model", "params:robustness"],
+                outputs="robustness",
+                name="evaluate_robustness",
+                tags=["robustness"],
+            ),
+        ]
+    )
+    return Pipeline(
+        template, namespace=name, inputs={"prepared_data"}, parameters={"params:robustness": "params:robustness"}
+    )
 
 
 def create_pipeline(variants: list[str]) -> Pipeline:
-    summary = Pipeline([
-        node(summarise, inputs=["params:robustness", *[f"{n}.robustness" for n in variants]],
-             outputs=["robustness_accuracy", "robustness_ce", "robustness_mce"], name="summarise_robustness", tags=["robustness", "summary"]),
-    ])
+    summary = Pipeline(
+        [
+            node(
+                summarise,
+                inputs=["params:robustness", *[f"{n}.robustness" for n in variants]],
+                outputs=["robustness_accuracy", "robustness_ce", "robustness_mce"],
+                name="summarise_robustness",
+                tags=["robustness", "summary"],
+            ),
+        ]
+    )
     return summary + sum((variant_pipeline(n) for n in variants), Pipeline([]))

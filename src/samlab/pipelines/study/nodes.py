@@ -95,16 +95,25 @@ def collect_feature_study(rows: Partitions, tables: Partitions) -> tuple[pd.Data
         member, table = key.rsplit("/", 1)
         per_member.setdefault(member, {})[table] = load()
     t = feature_tables(frame, per_member)
-    return (frame, t["feature_summary"], t["feature_lorenz"], t["feature_lr_factors"], t["feature_lambda_bins"],
-            t["feature_balance_trajectory"])
+    return (
+        frame,
+        t["feature_summary"],
+        t["feature_lorenz"],
+        t["feature_lr_factors"],
+        t["feature_lambda_bins"],
+        t["feature_balance_trajectory"],
+    )
 
 
-def plot_feature_study(summary: pd.DataFrame, lorenz: pd.DataFrame, factors: pd.DataFrame,
-                       bins: pd.DataFrame) -> tuple:
+def plot_feature_study(summary: pd.DataFrame, lorenz: pd.DataFrame, factors: pd.DataFrame, bins: pd.DataFrame) -> tuple:
     """Paper 2's Fig. 2A, 2B, 3, 4, 5 (``samlab.reporting.study_features``)."""
-    return (figures.probe_error_vs_rho(summary), figures.phantom_ratio_vs_rho(summary),
-            figures.lorenz_sgd_vs_lsam(lorenz), figures.lr_factor_distributions(factors),
-            figures.lambda_bin_heatmaps(bins))
+    return (
+        figures.probe_error_vs_rho(summary),
+        figures.phantom_ratio_vs_rho(summary),
+        figures.lorenz_sgd_vs_lsam(lorenz),
+        figures.lr_factor_distributions(factors),
+        figures.lambda_bin_heatmaps(bins),
+    )
 
 
 def plot_tau_study(tau_vs_m: pd.DataFrame, study: dict[str, Any]):

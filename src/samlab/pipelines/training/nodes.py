@@ -21,8 +21,12 @@ def _merged(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, 
 
 
 def train_model(
-    prepared: PreparedData, model_params: dict[str, Any], training_params: dict[str, Any], variant: dict[str, Any],
-    checkpoints: CheckpointStore, variant_name: str,
+    prepared: PreparedData,
+    model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    variant: dict[str, Any],
+    checkpoints: CheckpointStore,
+    variant_name: str,
 ) -> tuple[dict, pd.DataFrame]:
     """Train one variant: shared ``model``/``training`` settings, overridden by the variant's own block.
 
@@ -42,7 +46,9 @@ def train_model(
     return result.checkpoint, history
 
 
-def evaluate_model(prepared: PreparedData, checkpoint: dict, training_params: dict[str, Any], variant_name: str) -> dict:
+def evaluate_model(
+    prepared: PreparedData, checkpoint: dict, training_params: dict[str, Any], variant_name: str
+) -> dict:
     """Val/test-split metrics of a trained checkpoint, for tensor and streamed data alike."""
     model = model_from_checkpoint(checkpoint)
     batch = int(training_params.get("eval_batch_size", 512))
@@ -54,6 +60,8 @@ def evaluate_model(prepared: PreparedData, checkpoint: dict, training_params: di
             scores = evaluate(model, make_loader(prepared, split, batch, device=device))
             metrics.update({f"{split}_{k}": v for k, v in scores.items()})
     if "test_accuracy" not in metrics:
-        raise ValueError(f"{prepared.name} has no test split to evaluate {variant_name} on; splits: {prepared.split_names}")
+        raise ValueError(
+            f"{prepared.name} has no test split to evaluate {variant_name} on; splits: {prepared.split_names}"
+        )
     log.info("%s: test accuracy %.4f, test loss %.4f", variant_name, metrics["test_accuracy"], metrics["test_loss"])
     return metrics

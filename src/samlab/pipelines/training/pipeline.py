@@ -33,8 +33,11 @@ def variant_pipeline(name: str) -> Pipeline:
         template,
         namespace=name,
         inputs={"prepared_data"},
-        parameters={"params:model": "params:model", "params:training": "params:training",
-                    "params:variant": f"params:variants.{name}"},
+        parameters={
+            "params:model": "params:model",
+            "params:training": "params:training",
+            "params:variant": f"params:variants.{name}",
+        },
     )
 
 

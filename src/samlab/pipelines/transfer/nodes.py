@@ -10,8 +10,20 @@ from samlab.data import PreparedData
 from samlab.evaluate.corruptions import torch_threads
 from samlab.evaluate.transfer import make_target, transfer_table
 
-COLUMNS = ["model", "source_optimizer", "target", "method", "finetune_optimizer", "accuracy", "nll", "ece", "n",
-           "train_loss", "epochs", "time_s"]
+COLUMNS = [
+    "model",
+    "source_optimizer",
+    "target",
+    "method",
+    "finetune_optimizer",
+    "accuracy",
+    "nll",
+    "ece",
+    "n",
+    "train_loss",
+    "epochs",
+    "time_s",
+]
 
 
 def build_target(prepared: PreparedData, params: dict[str, Any]) -> dict[str, PreparedData]:
@@ -29,10 +41,13 @@ def build_target(prepared: PreparedData, params: dict[str, Any]) -> dict[str, Pr
     return out
 
 
-def transfer_model(target: PreparedData | dict[str, PreparedData], checkpoint: dict, params: dict[str, Any],
-                   variant_name: str) -> pd.DataFrame:
+def transfer_model(
+    target: PreparedData | dict[str, PreparedData], checkpoint: dict, params: dict[str, Any], variant_name: str
+) -> pd.DataFrame:
     with torch_threads(params.get("threads")):
-        rows = transfer_table(checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"), variant_name)
+        rows = transfer_table(
+            checkpoint, target, params.get("finetune") or {}, params.get("linear_probe"), variant_name
+        )
     # a model no recipe starts from still writes a (header-only) table
     return pd.DataFrame(rows, columns=None if rows else COLUMNS)
 
