@@ -259,3 +259,9 @@ def test_kedro_run_refuses_every_bad_setting_before_writing_anything(tmp_path):
         assert expected in text, expected
     written = [p for p in (project / "data").rglob("*") if p.is_file()]
     assert written == [], written
+
+
+def test_analysis_device_is_a_known_setting(params):
+    assert params["analysis"]["device"] == "auto"
+    assert problems_of(params, lambda p: p["analysis"].update(device="cuda:1")) == []
+    assert problems_of(params, lambda p: p["analysis"].update(devce="cpu")) != []

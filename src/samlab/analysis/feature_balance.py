@@ -50,6 +50,8 @@ def importance_weights(logits: Tensor, targets: Tensor) -> Tensor:
 
 def lorenz_curve(weights: Sequence[float] | np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(fraction of samples, cumulative share of the total weight), weights sorted ascending, from (0, 0)."""
+    if isinstance(weights, Tensor):
+        weights = weights.detach().cpu()  # weights measured on a GPU
     w = np.sort(np.asarray(weights, dtype=float).ravel())
     if w.size == 0 or np.any(w < 0) or not np.all(np.isfinite(w)):
         raise ValueError("weights must be a non-empty array of finite, non-negative numbers")
@@ -69,7 +71,7 @@ def lorenz_table(real: np.ndarray | Tensor, phantom: np.ndarray | Tensor, points
     rows = []
     grid = np.linspace(0.0, 1.0, points)
     for name, w in (("real", real), ("phantom", phantom)):
-        x, y = lorenz_curve(np.asarray(w))
+        x, y = lorenz_curve(w)
         rows.append(pd.DataFrame({"weights": name, "fraction": grid, "cumulative_share": np.interp(grid, x, y)}))
     return pd.concat(rows, ignore_index=True)
 
@@ -174,9 +176,9 @@ def lr_rescaling_table(v: Tensor, v_tilde: Tensor) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "feature": np.arange(v.shape[-1]),
-            "factor": feature_rescaling_factors(v, v_tilde).numpy(),
-            "v_norm": norm.numpy(),
-            "v_tilde_norm": norm_tilde.numpy(),
+            "factor": feature_rescaling_factors(v, v_tilde).cpu().numpy(),
+            "v_norm": norm.cpu().numpy(),
+            "v_tilde_norm": norm_tilde.cpu().numpy(),
         }
     )
 

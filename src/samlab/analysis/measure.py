@@ -10,6 +10,9 @@
 - ``probes``: ``probe_table`` rows (empty when the data has no ``*_only_*`` splits);
 - ``rescaling``: LSAM's per-feature LR rescaling factors at the final weights,
   ``feature, factor, v_norm, v_tilde_norm`` (``feature_balance.lr_rescaling_table``).
+
+Everything runs on ``cfg["device"]`` (``auto``: CUDA when available, else the CPU; ``samlab.device.resolve_device``):
+the model (moved there, and left there) and the fixed subset; tables and metrics come back as CPU numbers.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from samlab.analysis.feature_balance import (
 )
 from samlab.analysis.sharpness import hessian_top_eigenvalue, hessian_trace, m_sharpness
 from samlab.data import PreparedData, load_subset, make_loader
+from samlab.device import resolve_device
 from samlab.evaluate import evaluate
 from samlab.evaluate.probes import probe_table
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 DEFAULTS: dict[str, Any] = {
+    "device": "auto",
     "subset": {"split": "train", "size": 256, "seed": 0, "order": "random", "batch_size": 256},
     "chunk_size": 256,
     "hessian": {"iterations": 20, "tol": 1.0e-3, "seed": 0},
@@ -60,6 +65,8 @@ def measure_model(
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Test metrics, sharpness, feature balance and probes of a trained ``model`` on ``data``."""
     c = _cfg(cfg)
+    device = resolve_device(c["device"])
+    model.to(device)
     sub = c["subset"]  # tensor or streamed data alike; streamed sets read it through the eval transform
     x, y = load_subset(
         data,
@@ -69,10 +76,11 @@ def measure_model(
         sub.get("order", "random"),
         batch_size=int(sub.get("batch_size", 256)),
     )
+    x, y = x.to(device), y.to(device)
     chunk = c["chunk_size"]
     metrics: dict[str, Any] = {}
     if data.has_split("test"):
-        scores = evaluate(model, make_loader(data, "test", eval_batch_size))
+        scores = evaluate(model, make_loader(data, "test", eval_batch_size, device=device))
         metrics.update(test_accuracy=scores["accuracy"], test_loss=scores["loss"])
     top = hessian_top_eigenvalue(model, loss_fn, x, y, chunk_size=chunk, **c["hessian"])
     trace = hessian_trace(model, loss_fn, x, y, chunk_size=chunk, **c["trace"])
@@ -108,5 +116,5 @@ def measure_model(
     probes = probe_table(model, data, pr["features"], pr["C"], pr["max_iter"], eval_batch_size)
     for row in probes.itertuples():
         metrics[f"probe_{row.feature}_accuracy"] = row.accuracy
-    lorenz = lorenz_table(weights["real"].numpy(), weights["phantom"].numpy(), fb["lorenz_points"])
+    lorenz = lorenz_table(weights["real"].cpu().numpy(), weights["phantom"].cpu().numpy(), fb["lorenz_points"])
     return metrics, lorenz, probes, rescaling

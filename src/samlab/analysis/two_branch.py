@@ -119,10 +119,10 @@ def importance_and_contributions(
     phi, ys = _phi(model, inputs), _signed(targets)
     vt = phantom_head(v, phi, ys, rho)
     return {
-        "real": torch.sigmoid(-ys * (phi @ v)).numpy(),
-        "phantom": torch.sigmoid(-ys * (phi @ vt)).numpy(),
-        "easy": (ys * v[0] * phi[:, 0]).numpy(),
-        "hard": (ys * v[1] * phi[:, 1]).numpy(),
+        "real": torch.sigmoid(-ys * (phi @ v)).cpu().numpy(),
+        "phantom": torch.sigmoid(-ys * (phi @ vt)).cpu().numpy(),
+        "easy": (ys * v[0] * phi[:, 0]).cpu().numpy(),
+        "hard": (ys * v[1] * phi[:, 1]).cpu().numpy(),
     }
 
 

@@ -75,6 +75,7 @@ class AnalysisProbes(Strict):
 
 
 class Analysis(Strict):
+    device: str | None = None  # auto (CUDA when available, else CPU), cpu, cuda, cuda:1 …
     subset: Subset | None = None
     chunk_size: int | None = Field(default=None, gt=0)
     hessian: Hessian | None = None

@@ -117,10 +117,11 @@ def probe_table(
         with torch.inference_mode():
             was = model.training
             model.eval()
+            device = next((p.device for p in model.parameters()), torch.device("cpu"))  # where the model is
             try:
                 return torch.cat(
                     [
-                        feature_fn(model, prepared.normalise(c)).reshape(c.shape[0], -1).double()
+                        feature_fn(model, prepared.normalise(c.to(device))).reshape(c.shape[0], -1).double().cpu()
                         for c in x.split(batch_size)
                     ]
                 ).numpy()
@@ -130,7 +131,7 @@ def probe_table(
     for feature in probe_splits(list(prepared.splits), features):
         tr, te = f"{feature}_only_train", f"{feature}_only_test"
         (xtr, ytr), (xte, yte) = prepared.splits[tr], prepared.splits[te]
-        acc = linear_probe(feats(xtr), ytr.numpy(), feats(xte), yte.numpy(), C, max_iter)
+        acc = linear_probe(feats(xtr), ytr.cpu().numpy(), feats(xte), yte.cpu().numpy(), C, max_iter)
         rows.append(
             {
                 "feature": feature,
