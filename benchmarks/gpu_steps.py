@@ -21,11 +21,11 @@ import time
 import warnings
 from collections.abc import Callable
 
+import samlab  # noqa: F401, I001 - torchvision guard: before timm (docs/install.md)
 import timm
 import torch
 from torch import nn
 
-import samlab  # noqa: F401 - torchvision guard, before timm
 from samlab.data.augment import create_augment
 from samlab.data.loader import TensorLoader
 from samlab.optim import create_optimizer

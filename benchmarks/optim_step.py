@@ -31,6 +31,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+import samlab  # noqa: F401, I001 - torchvision guard: before timm (docs/install.md)
 import timm
 import torch
 from pytorch_optimizer import GSAM as POGSAM
@@ -41,7 +42,6 @@ from pytorch_optimizer.optimizer.utils import (
 )
 from torch import Tensor, nn
 
-import samlab  # noqa: F401 - torchvision guard, before timm
 from samlab.optim import create_optimizer
 
 RHO, ASAM_RHO, ALPHA, LR, MOMENTUM = 0.05, 0.5, 0.4, 0.1, 0.9

@@ -56,3 +56,19 @@ def test_benchmark_peers_compute_samlabs_step(impl, samlab):
     bound = 1e-5 if impl.startswith("pytorch_optimizer") else 1e-12
     for a, b in zip(models[0].parameters(), models[1].parameters()):
         torch.testing.assert_close(a, b, atol=bound * float(b.detach().abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize(
+    "script", ["optim_step.py", "gpu_steps.py", "data_loader.py", "study_fanout.py", "training_throughput.py"]
+)
+def test_benchmark_script_starts_in_a_fresh_interpreter(script):
+    """Run as `python benchmarks/<script>`, samlab's torchvision guard must load before timm (docs/install.md);
+    inside pytest samlab is already imported, so only a fresh interpreter shows the import order."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "usage" in proc.stdout
