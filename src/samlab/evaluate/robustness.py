@@ -34,6 +34,20 @@ def parse_set_key(key: str) -> tuple[str, str, int]:
 
 
 @torch.inference_mode()
+def _row(test_set: str, corruption: str, severity: int, m: dict) -> dict:
+    """One row of the robustness table (columns: docs/schemas.md) from ``classification_metrics``' output."""
+    return {
+        "test_set": test_set,
+        "corruption": corruption,
+        "severity": severity,
+        "accuracy": m["accuracy"],
+        "error": 1 - m["accuracy"],
+        "nll": m["loss"],
+        "ece": m["ece"],
+        "n": m["n"],
+    }
+
+
 def set_logits(
     model: nn.Module, images: Tensor, normalise: Callable[[Tensor], Tensor], batch_size: int, device: torch.device
 ) -> Tensor:
@@ -75,18 +89,7 @@ def evaluate_sets(
                 masked[:, keep] = logits[:, keep]
                 logits = masked
             m = classification_metrics(logits, labels, n_bins)
-            rows.append(
-                {
-                    "test_set": test_set,
-                    "corruption": corruption,
-                    "severity": severity,
-                    "accuracy": m["accuracy"],
-                    "error": 1 - m["accuracy"],
-                    "nll": m["loss"],
-                    "ece": m["ece"],
-                    "n": m["n"],
-                }
-            )
+            rows.append(_row(test_set, corruption, severity, m))
     finally:
         model.train(was_training)
     return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])
@@ -190,18 +193,7 @@ def evaluate_file_sets(
                 }
             else:
                 m = classification_metrics(logits, targets, n_bins)
-            rows.append(
-                {
-                    "test_set": test_set,
-                    "corruption": corruption,
-                    "severity": severity,
-                    "accuracy": m["accuracy"],
-                    "error": 1 - m["accuracy"],
-                    "nll": m["loss"],
-                    "ece": m["ece"],
-                    "n": m["n"],
-                }
-            )
+            rows.append(_row(test_set, corruption, severity, m))
     finally:
         model.train(was_training)
     return pd.DataFrame(rows, columns=["test_set", "corruption", "severity", "accuracy", "error", "nll", "ece", "n"])
