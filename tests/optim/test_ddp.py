@@ -99,7 +99,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     results["fp16_skipped"] = skipped
     dist.all_reduce = original
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
+    dist.barrier()
     dist.destroy_process_group()
+    # Leave without running destructors: freeing the DDP reducers at return destroys the gloo process group,
+    # whose destructor joins its worker thread while holding the GIL that thread may be waiting for (a
+    # deadlock seen here about one run in three). The results are saved; mp.spawn only needs exit code 0.
+    os._exit(0)
 
 
 def _free_port() -> int:
