@@ -399,7 +399,7 @@ def test_lsam_with_gsam_corrects_only_the_perturbed_subset(prefix):
     n = adv[k] / adv[k].norm()
     adv[k] = adv[k] - alpha * (g - (g * n).sum() * n)
     opt = create_optimizer("lsam", model, lr=lr, momentum=0.0, rho=rho, perturb=[prefix], alpha=alpha)
-    assert opt.extra_buffers() == 2 and opt.backup[0].shape == params[k].shape
+    assert opt.extra_buffers() == 2 and len(opt.pparams) == 1 and opt.pparams[0].shape == params[k].shape
     opt.forward_backward(model, X, y, mse)
     opt.step()
     for p, p0, gr in zip((model[0].weight, model[2].weight), params, adv):

@@ -28,47 +28,38 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
-    def uses_scratch(self, keep: bool = False) -> bool:
-        """``both`` with η = 0 needs no |w|: w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so
-        the direction is two multiplications by w itself and the backup is never used as scratch."""
-        return not (self.placement == "both" and self.eta == 0.0 and not keep)
-
     @torch.no_grad()
     def direction_(
-        self,
-        grads: list[Tensor],
-        scratch: list[Tensor],
-        keep: list[Tensor] | None = None,
-        params: list[Tensor] | None = None,
+        self, grads: list[Tensor], params: list[Tensor], keep: list[Tensor] | None = None
     ) -> tuple[Tensor, Tensor]:
         """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
         (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
 
-        Why: the caller folds c into its one w ← w + ρ·c·d pass (d is never rewritten). ``scratch`` holds w
-        on entry and a on exit (no extra buffer; the caller re-copies w). ``keep``, if given, receives the
-        gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
-        Without ``uses_scratch`` (see there) ``params`` (w) is read instead and ``scratch`` left alone."""
-        if not self.uses_scratch(keep is not None):
+        Why: the caller folds c into its one w + ρ·c·d pass (d is never rewritten). ``keep``, if given,
+        receives the gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
+        a = |w| + η is a temporary, except for ``both`` with η = 0 without ``keep``: w⊙w⊙g = a²⊙g and
+        ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two multiplications by w itself need no |w|."""
+        if self.placement == "both" and self.eta == 0.0 and keep is None:
             torch._foreach_mul_(grads, params)
             norm = global_norm(grads)
             torch._foreach_mul_(grads, params)
             c = 1.0 / (norm + EPS)
             return c, global_norm(grads) * c
-        torch._foreach_abs_(scratch)
+        scale = torch._foreach_abs(params)
         if self.eta:
-            torch._foreach_add_(scratch, self.eta)
+            torch._foreach_add_(scale, self.eta)
         if self.placement == "after":
             if keep is not None:
                 torch._foreach_copy_(keep, grads)
             norm = global_norm(grads)
-            torch._foreach_mul_(grads, scratch)
+            torch._foreach_mul_(grads, scale)
         else:
-            torch._foreach_mul_(grads, scratch)
+            torch._foreach_mul_(grads, scale)
             norm = global_norm(grads)
             if self.placement == "both":
                 if keep is not None:
                     torch._foreach_copy_(keep, grads)
-                torch._foreach_mul_(grads, scratch)
+                torch._foreach_mul_(grads, scale)
         c = 1.0 / (norm + EPS)
         return c, (norm if self.placement == "before" else global_norm(grads)) * c
 

@@ -1,4 +1,5 @@
-"""The perturbation of one chunk: w ← w + e from the ascent gradient g, and what the step keeps for it.
+"""The perturbation of one chunk: w + e from the ascent gradient g, swapped into the parameters, and what
+the step keeps for it.
 
 Why apart from ``sam.py``: this is the part with the variants' maths (SAM, ASAM placements, GSAM's saved
 gradient); ``sam.py`` is the two-pass loop around it. Coefficients are 0-dim device tensors (no host read).
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, add_scaled_, global_norm
+from samlab.optim._ops import EPS, global_norm, scaled_sum
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -22,17 +23,28 @@ from samlab.optim.gsam import GSAMCorrection
 class SAMBuffers:
     """What the step holds beyond the base optimizer, lists aligned with the perturbed parameters.
 
-    ``backup``: w, restored by copy after every perturbed pass (persistent; the one buffer of SAM).
+    ``backup``: the parameters' own tensors (w) while w + e is swapped into them for the perturbed pass,
+    None between chunks. Why a swap: w + e is written once, as a new tensor, and w comes back by pointer,
+    where copying w out and back would read and write every parameter twice more per chunk.
     ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
     rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
     or autograd's ascent-gradient tensors kept alive), None between chunks. ``accum``: the weighted sum of the earlier chunks'
     final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
     separate buffer is ever allocated or zeroed."""
 
-    backup: list[Tensor]
+    backup: list[Tensor] | None = None
     saved: list[Tensor] | None = None
     gsam: list[Tensor] | None = None
     accum: list[Tensor] | None = None
+
+
+def swap_data(params: list[Tensor], tensors: list[Tensor]) -> list[Tensor]:
+    """``p.data ← t`` for each pair; returns the tensors the parameters held. Moves pointers, not values:
+    the parameters keep their identity (optimizer state, hooks, DDP), only their storage changes."""
+    old = [p.data for p in params]
+    for p, t in zip(params, tensors):
+        p.data = t
+    return old
 
 
 def random_direction(params: list[Tensor], ascent: Ascent) -> list[Tensor]:
@@ -59,38 +71,31 @@ def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> b
 
 
 @torch.no_grad()
-def perturb_(
+def perturbed_weights(
     pparams: list[Tensor],
     g: list[Tensor],
     rho: float,
     buffers: SAMBuffers,
     adaptive: AdaptiveScaling | None,
     gsam: GSAMCorrection | None,
-) -> tuple[Tensor, list[Tensor] | None]:
-    """w ← w + e from the ascent gradient g (consumed); returns (‖e‖, GSAM's saved s or None)."""
+) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
+    """w + e as new tensors, from the ascent gradient g (consumed; w is not touched); returns
+    (w + e, ‖e‖, GSAM's saved s or None)."""
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
     if adaptive is None:
         norm = global_norm(g)
         inv = 1.0 / (norm + EPS)
-        if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w ← w + ρ·u
+        if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w + ρ·u
             torch._foreach_mul_(g, inv)
-            add_scaled_(pparams, g, rho)
-            saved = g
-        else:
-            add_scaled_(pparams, g, rho * inv)
-        return rho * norm * inv, saved
+            return scaled_sum(pparams, g, rho), rho * norm * inv, g
+        return scaled_sum(pparams, g, rho * inv), rho * norm * inv, saved
     if gsam is not None and gsam.backup == "gradient":
         torch._foreach_copy_(saved, g)
     keep = saved if gsam is not None and gsam.backup == "raw" and saved is not g else None
-    c, size = adaptive.direction_(g, buffers.backup, keep=keep, params=pparams)  # backup ← a (scratch)
-    if adaptive.uses_scratch(keep is not None):
-        torch._foreach_copy_(buffers.backup, pparams)  # backup ← w again
+    c, size = adaptive.direction_(g, pparams, keep=keep)
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
         torch._foreach_mul_(g, c)
-        add_scaled_(pparams, g, rho)
-        saved = g
-    else:
-        add_scaled_(pparams, g, rho * c)
-    return rho * size, saved
+        return scaled_sum(pparams, g, rho), rho * size, g
+    return scaled_sum(pparams, g, rho * c), rho * size, saved

@@ -3,9 +3,10 @@
 For every chunk of ``m`` samples of a micro-batch:
 1. ascent pass: the direction g (``ascent``: ``loss`` = SAM, ``obf``, ``random``) — autograd hands over
    fresh gradient tensors, which the step owns from then on;
-2. perturb: back up w (once per update), e = ρ·u with u = g/‖g‖ (or ASAM-scaled), w ← w + e;
+2. perturb: e = ρ·u with u = g/‖g‖ (or ASAM-scaled); w + e, written once, is swapped into the
+   parameters (``p.data``) and w is kept aside;
 3. perturbed pass at w + e (training loss, BatchNorm running statistics untouched);
-4. restore w by copy; GSAM correction; weight 1/(chunks × accum_steps) and accumulate.
+4. swap w back; GSAM correction; weight 1/(chunks × accum_steps) and accumulate.
 The base optimizer steps once per update (``step``, in ``step.py`` with DDP/fp16 in ``ddp_amp.py``).
 All maths is ``torch._foreach_*`` over parameter lists with 0-dim device coefficients: no host reads.
 """
@@ -25,7 +26,7 @@ from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.batchnorm import batchnorms, frozen_batchnorm_stats
 from samlab.optim.ddp_amp import all_reduce_mean, autocast_ctx, no_sync, world_size
 from samlab.optim.gsam import GSAMCorrection
-from samlab.optim.perturb import SAMBuffers, gsam_needs_copy, perturb_, random_direction
+from samlab.optim.perturb import SAMBuffers, gsam_needs_copy, perturbed_weights, random_direction, swap_data
 from samlab.optim.schedules import RhoSchedule, constant_rho
 from samlab.optim.stats import StepStats
 from samlab.optim.step import GradientStep, LossFn
@@ -41,7 +42,8 @@ class SAM(GradientStep):
     (subset that is perturbed, e.g. the classifier for LSAM; all are updated), ``sync_perturbation``
     (average the ascent gradient over DDP ranks before normalising), ``grad_scaler`` (fp16),
     ``max_grad_norm`` (clip once, on the final gradient), ``shrink_perturb``.
-    Extra memory: the backup of w (+1 for GSAM, +1 while chunks or micro-batches are accumulated).
+    Extra memory: w, kept aside while w + e is in the parameters (+1 for GSAM, +1 while chunks or
+    micro-batches are accumulated).
     """
 
     def __init__(
@@ -89,7 +91,7 @@ class SAM(GradientStep):
         # A strict subset (LSAM): the ascent gradient is taken for it alone (autograd prunes the rest).
         self._subset = len(self._pidx) < len(self.params)
         self.pparams = [self.params[i] for i in self._pidx]
-        self.buffers = SAMBuffers(backup=[torch.zeros_like(p) for p in self.pparams])
+        self.buffers = SAMBuffers()
         if gsam is not None and gsam.alpha and gsam_needs_copy(self.adaptive, gsam):
             self.buffers.saved = [torch.zeros_like(p) for p in self.pparams]
         self._accumulated = False  # an update was ever split into several parts (accounting)
@@ -98,7 +100,8 @@ class SAM(GradientStep):
 
     # -- configuration ---------------------------------------------------------------------------
     @property
-    def backup(self) -> list[Tensor]:
+    def backup(self) -> list[Tensor] | None:
+        """w while w + e is in the parameters (inside a perturbation hook), else None."""
         return self.buffers.backup
 
     @property
@@ -198,28 +201,33 @@ class SAM(GradientStep):
                 logits_all.append(logits.detach())
                 if self.sync_perturbation and world_size(self.process_group) > 1:
                     all_reduce_mean(g, self.process_group)  # every rank perturbs with the global gradient
-                # 2. perturb (w backed up once per update: every chunk restores it exactly)
-                if first_call and ci == 0:
-                    torch._foreach_copy_(buffers.backup, self.pparams)
+                # 2. perturb: w + e is written once and swapped in; w is kept aside, untouched
                 gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
-                norm, buffers.gsam = perturb_(self.pparams, g, rho, buffers, self.adaptive, gsam)
+                perturbed, norm, buffers.gsam = perturbed_weights(self.pparams, g, rho, buffers, self.adaptive, gsam)
+                buffers.backup = swap_data(self.pparams, perturbed)
+                del perturbed
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
                 del g  # SAM: autograd's ascent gradient is freed before the perturbed pass
-                for hook in self._hooks:
-                    hook(self, model, x, y)
-                if return_perturbation:
-                    perts.append(self.perturbation())
-                # 3. perturbed pass (training loss; BatchNorm running statistics untouched)
-                with frozen_batchnorm_stats(model, bns), autocast_ctx(x.device, autocast):
-                    plogits = model(x)
-                    ploss = loss_fn(plogits, y)
-                self._scale(ploss).backward()
+                try:
+                    for hook in self._hooks:
+                        hook(self, model, x, y)
+                    if return_perturbation:
+                        perts.append(self.perturbation())
+                    # 3. perturbed pass (training loss; BatchNorm running statistics untouched)
+                    with frozen_batchnorm_stats(model, bns), autocast_ctx(x.device, autocast):
+                        plogits = model(x)
+                        ploss = loss_fn(plogits, y)
+                    self._scale(ploss).backward()
+                except BaseException:  # an error or an interrupt in the pass must not leave w + e behind
+                    swap_data(self.pparams, buffers.backup)
+                    buffers.backup = buffers.gsam = None
+                    raise
                 plosses.append(ploss.detach())
                 if return_outputs:
                     plogits_all.append(plogits.detach())
-                # 4. restore by copy, GSAM correction; 5. weight and accumulate
+                # 4. swap w back, GSAM correction; 5. weight and accumulate
                 self._end_chunk(weight, final=last_call and ci == len(chunks) - 1)
         self._micro = 0 if last_call else self._micro + 1
         return StepStats(
@@ -236,7 +244,8 @@ class SAM(GradientStep):
 
     @torch.no_grad()
     def _end_chunk(self, weight: float, final: bool) -> None:
-        torch._foreach_copy_(self.pparams, self.buffers.backup)
+        swap_data(self.pparams, self.buffers.backup)  # w back by pointer; w + e is freed
+        self.buffers.backup = None
         saved, self.buffers.gsam = self.buffers.gsam, None
         if self.gsam is not None and saved is not None:
             pgrads = grads_of(self.pparams)
