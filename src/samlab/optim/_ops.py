@@ -44,14 +44,6 @@ def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> N
         torch._foreach_add_(dst, src, alpha=coef)
 
 
-def scaled_sum(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> list[Tensor]:
-    """New tensors base + coef·src (out of place, one pass): the perturbed weights w + e, which the step
-    swaps into the parameters instead of copying w out and back (``perturb.swap_data``)."""
-    if isinstance(coef, Tensor):
-        return list(torch._foreach_addcmul(base, src, [coef] * len(base)))
-    return list(torch._foreach_add(base, src, alpha=coef))
-
-
 def grads_of(params: list[Tensor]) -> list[Tensor]:
     """The gradients autograd handed over (zeros for a parameter that received none)."""
     return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]

@@ -28,38 +28,50 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
+    def needs_scratch(self, keep: bool = False) -> bool:
+        """Whether ``direction_`` needs a = |w| + η in a scratch buffer. Not for ``both`` with η = 0
+        without ``keep``: w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two
+        multiplications by w itself do."""
+        return not (self.placement == "both" and self.eta == 0.0 and not keep)
+
     @torch.no_grad()
     def direction_(
-        self, grads: list[Tensor], params: list[Tensor], keep: list[Tensor] | None = None
+        self,
+        grads: list[Tensor],
+        params: list[Tensor],
+        scratch: list[Tensor] | None = None,
+        keep: list[Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
         (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
 
         Why: the caller folds c into its one w + ρ·c·d pass (d is never rewritten). ``keep``, if given,
         receives the gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
-        a = |w| + η is a temporary, except for ``both`` with η = 0 without ``keep``: w⊙w⊙g = a²⊙g and
-        ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two multiplications by w itself need no |w|."""
-        if self.placement == "both" and self.eta == 0.0 and keep is None:
+        ``scratch`` (required when ``needs_scratch``) receives a = |w| + η and may be reused afterwards."""
+        if not self.needs_scratch(keep is not None):
             torch._foreach_mul_(grads, params)
             norm = global_norm(grads)
             torch._foreach_mul_(grads, params)
             c = 1.0 / (norm + EPS)
             return c, global_norm(grads) * c
-        scale = torch._foreach_abs(params)
+        if scratch is None:
+            raise ValueError(f"ASAM placement {self.placement!r} with eta={self.eta} needs a scratch buffer for |w|")
+        torch._foreach_copy_(scratch, params)
+        torch._foreach_abs_(scratch)
         if self.eta:
-            torch._foreach_add_(scale, self.eta)
+            torch._foreach_add_(scratch, self.eta)
         if self.placement == "after":
             if keep is not None:
                 torch._foreach_copy_(keep, grads)
             norm = global_norm(grads)
-            torch._foreach_mul_(grads, scale)
+            torch._foreach_mul_(grads, scratch)
         else:
-            torch._foreach_mul_(grads, scale)
+            torch._foreach_mul_(grads, scratch)
             norm = global_norm(grads)
             if self.placement == "both":
                 if keep is not None:
                     torch._foreach_copy_(keep, grads)
-                torch._foreach_mul_(grads, scale)
+                torch._foreach_mul_(grads, scratch)
         c = 1.0 / (norm + EPS)
         return c, (norm if self.placement == "before" else global_norm(grads)) * c
 

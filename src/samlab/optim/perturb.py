@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, global_norm, scaled_sum
+from samlab.optim._ops import EPS, add_scaled_, global_norm
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -28,11 +28,14 @@ class SAMBuffers:
     where copying w out and back would read and write every parameter twice more per chunk.
     ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
     rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
-    or autograd's ascent-gradient tensors kept alive), None between chunks. ``accum``: the weighted sum of the earlier chunks'
+    or autograd's ascent-gradient tensors kept alive), None between chunks. ``perturbed``: where w + e is
+    written when g cannot take it (GSAM keeps g; ASAM's |w| scratch), allocated on first use and reused.
+    ``accum``: the weighted sum of the earlier chunks'
     final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
     separate buffer is ever allocated or zeroed."""
 
     backup: list[Tensor] | None = None
+    perturbed: list[Tensor] | None = None
     saved: list[Tensor] | None = None
     gsam: list[Tensor] | None = None
     accum: list[Tensor] | None = None
@@ -70,6 +73,19 @@ def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> b
     return gsam.backup == "gradient" or adaptive.placement != "before"
 
 
+def _write_weights(dst: list[Tensor], w: list[Tensor], d: list[Tensor], coef: Tensor | float) -> list[Tensor]:
+    """dst ← w + coef·d in place. dst is d itself (consumed: no memory at all) or the step's persistent
+    buffer. Why never a fresh tensor: a new parameter-sized allocation costs more than a pass over it on a
+    CPU (the pages are faulted in anew every step)."""
+    if dst is d:
+        torch._foreach_mul_(d, coef)
+        torch._foreach_add_(d, w)
+    else:
+        torch._foreach_copy_(dst, w)
+        add_scaled_(dst, d, coef)
+    return dst
+
+
 @torch.no_grad()
 def perturbed_weights(
     pparams: list[Tensor],
@@ -79,23 +95,32 @@ def perturbed_weights(
     adaptive: AdaptiveScaling | None,
     gsam: GSAMCorrection | None,
 ) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
-    """w + e as new tensors, from the ascent gradient g (consumed; w is not touched); returns
-    (w + e, ‖e‖, GSAM's saved s or None)."""
+    """w + e from the ascent gradient g (consumed; w is not touched); returns (w + e, ‖e‖, GSAM's saved s
+    or None). w + e is written into g's own tensors, or into ``buffers.perturbed`` when g must live on
+    (GSAM keeps it) or ASAM needs |w| as scratch."""
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
+    raw_copy = gsam is not None and gsam.backup == "raw" and saved is not g  # ASAM: keep a⊙g (or g) aside
+    keep = saved if adaptive is not None and raw_copy else None
+    scratch = adaptive is not None and adaptive.needs_scratch(keep is not None)
+    if gsam is not None and (saved is g or gsam.backup == "normalized") or scratch:
+        if buffers.perturbed is None:
+            buffers.perturbed = [torch.empty_like(p) for p in pparams]
+        dst = buffers.perturbed
+    else:
+        dst = g
     if adaptive is None:
         norm = global_norm(g)
         inv = 1.0 / (norm + EPS)
         if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w + ρ·u
             torch._foreach_mul_(g, inv)
-            return scaled_sum(pparams, g, rho), rho * norm * inv, g
-        return scaled_sum(pparams, g, rho * inv), rho * norm * inv, saved
+            return _write_weights(dst, pparams, g, rho), rho * norm * inv, g
+        return _write_weights(dst, pparams, g, rho * inv), rho * norm * inv, saved
     if gsam is not None and gsam.backup == "gradient":
         torch._foreach_copy_(saved, g)
-    keep = saved if gsam is not None and gsam.backup == "raw" and saved is not g else None
-    c, size = adaptive.direction_(g, pparams, keep=keep)
+    c, size = adaptive.direction_(g, pparams, scratch=dst if scratch else None, keep=keep)
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
         torch._foreach_mul_(g, c)
-        return scaled_sum(pparams, g, rho), rho * size, g
-    return scaled_sum(pparams, g, rho * c), rho * size, saved
+        return _write_weights(dst, pparams, g, rho), rho * size, g
+    return _write_weights(dst, pparams, g, rho * c), rho * size, saved

@@ -1,0 +1,116 @@
+"""The perturbation by pointer swap (``optim/perturb.py``): w + e is written once and swapped into the
+parameters, w is kept aside and swapped back — the parameters keep their own storage and values, the
+perturbed pass sees exactly w + e, and nothing is left behind when the pass fails."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from samlab.optim import create_optimizer
+from tests.optim.conftest import grad_ls, linear_model, mse
+
+VARIANTS = {
+    "sam": ("sam", {}),
+    "obf": ("obf", {}),
+    "randsam": ("randsam", {}),
+    "asam_before": ("asam", {}),
+    "asam_both": ("asam", {"adaptive": "both"}),
+    "gsam": ("gsam", {}),
+    "gsam_normalized": ("gsam", {"gsam_backup": "normalized"}),
+    "gsam_asam_both": ("gsam", {"adaptive": "both"}),
+    "lsam": ("lsam", {"perturb": ["2."]}),
+    "m_sharpness": ("gsam", {"perturbation_batch_size": 4}),
+}
+# Where w + e can go into the ascent gradient's own tensors, no buffer is ever allocated; GSAM keeps that
+# gradient and ASAM (except `both` with eta = 0) needs |w| as scratch, so they write into one reused buffer.
+NEEDS_BUFFER = {"asam_before", "gsam", "gsam_normalized", "gsam_asam_both", "m_sharpness"}
+
+
+def net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7), nn.Linear(7, 3)).double()
+
+
+def batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randint(0, 3, (8,), generator=g)
+
+
+@pytest.mark.parametrize("case", list(VARIANTS))
+def test_parameters_keep_their_storage_and_buffers_are_reused(case):
+    name, cfg = VARIANTS[case]
+    model = net()
+    opt = create_optimizer(name, model, lr=0.1, momentum=0.9, **cfg)
+    x, y = batch()
+    ptrs = [p.data_ptr() for p in model.parameters()]
+    seen = []
+    for _ in range(3):
+        opt.forward_backward(model, x, y, nn.functional.cross_entropy)
+        opt.step()
+        assert [p.data_ptr() for p in model.parameters()] == ptrs
+        assert opt.backup is None and opt.buffers.gsam is None
+        buf = opt.buffers.perturbed
+        seen.append(None if buf is None else [t.data_ptr() for t in buf])
+    if case in NEEDS_BUFFER:
+        assert seen[0] is not None and seen[0] == seen[1] == seen[2]
+        assert not set(seen[0]) & set(ptrs)
+    else:
+        assert seen == [None, None, None]
+
+
+def test_the_perturbed_pass_sees_exactly_w_plus_e(problem):
+    """Least squares, SAM: inside the hook the parameter holds w + ρ·g/‖g‖ (g by hand) in a tensor of its
+    own, and ``backup`` is w in the parameter's original storage."""
+    X, y, w = problem
+    rho = 0.3
+    model = linear_model(w)
+    opt = create_optimizer("sam", model, lr=0.1, momentum=0.0, rho=rho)
+    ptr = model.weight.data_ptr()
+    g = grad_ls(w, X, y)
+    seen = {}
+
+    def hook(o, m, *_):
+        seen["w_tilde"] = m.weight.detach().view(-1).clone()
+        seen["backup"] = o.backup[0].view(-1).clone()
+        seen["aliases"] = m.weight.data_ptr() == ptr or o.backup[0].data_ptr() != ptr
+        seen["e"] = o.perturbation()[0].view(-1).clone()
+
+    opt.register_perturbation_hook(hook)
+    opt.forward_backward(model, X, y, mse)
+    torch.testing.assert_close(seen["w_tilde"], w + rho * g / g.norm(), atol=1e-12, rtol=0)
+    torch.testing.assert_close(seen["e"], rho * g / g.norm(), atol=1e-12, rtol=0)
+    assert torch.equal(seen["backup"], w) and not seen["aliases"]
+    assert model.weight.data_ptr() == ptr and torch.equal(model.weight.detach().view(-1), w)
+
+
+@pytest.mark.parametrize("case", ["sam", "gsam", "asam_before", "m_sharpness"])
+def test_a_failing_perturbed_pass_leaves_w_in_place(case):
+    """An error (or Ctrl-C) in the perturbed pass swaps w back before it propagates: the parameters hold
+    their exact values in their own storage, and the next update is the one a fresh optimizer takes."""
+    name, cfg = VARIANTS[case]
+    x, y = batch()
+    model, twin = net(), net()
+    opt = create_optimizer(name, model, lr=0.1, momentum=0.9, **cfg)
+    before = [p.detach().clone() for p in model.parameters()]
+    ptrs = [p.data_ptr() for p in model.parameters()]
+    calls = {"n": 0}
+
+    def failing(out, target):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first perturbed pass
+            raise KeyboardInterrupt
+        return nn.functional.cross_entropy(out, target)
+
+    with pytest.raises(KeyboardInterrupt):
+        opt.forward_backward(model, x, y, failing)
+    assert [p.data_ptr() for p in model.parameters()] == ptrs
+    assert all(torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before))
+    assert opt.backup is None and opt.buffers.gsam is None
+    fresh = create_optimizer(name, twin, lr=0.1, momentum=0.9, **cfg)
+    for o, m in ((opt, model), (fresh, twin)):
+        o.forward_backward(m, x, y, nn.functional.cross_entropy)
+        o.step()
+    for p, q in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-14, rtol=0)
