@@ -11,6 +11,8 @@ samlab is configured to compute the same step (ASAM: placement ``both``, η = 0;
    (pytorch_optimizer reduces its norms in float32, hence its looser bound) — checked before any timing.
 2. **Full step**: forward-backward(s) + optimizer, resnet18 at 32 px and a small ViT, batch 64, per
    thread count; medians, min/max over interleaved rounds, peer ÷ samlab and step ÷ SGD (torch SGD).
+   ``floor`` is what no SAM step can beat: both passes (BatchNorm frozen in the second) + one torch SGD
+   step, no perturbation; (step − floor) ÷ SGD step is what an implementation adds to it.
 3. **Bookkeeping**: everything but the model's compute, on ViT-S/16's and resnet18's parameter lists: a
    "model" whose loss is Σ⟨wᵢ, cᵢ⟩ makes autograd hand over gradients exactly as a real backward does
    (a fresh tensor, or an add into an existing ``p.grad``), and the time of the two bare passes is
@@ -115,12 +117,17 @@ def build(impl: str, model: nn.Module) -> tuple[Callable[[Tensor, Tensor], None]
     """(step function, optimizer) for implementation ``impl`` on ``model``."""
     sgd = {"lr": LR, "momentum": MOMENTUM}
     params = list(model.parameters())
-    if impl == "torch sgd":
+    if impl in ("torch sgd", "floor"):
         opt = torch.optim.SGD(params, **sgd)
+        passes = 2 if impl == "floor" else 1  # floor: what no SAM step can beat, both passes + the base step
 
         def fn(x, y):
-            opt.zero_grad(set_to_none=True)
-            ce(model(x), y).backward()
+            for i in range(passes):
+                opt.zero_grad(set_to_none=True)
+                if i:  # the second pass with BatchNorm's running statistics frozen, as in every SAM
+                    disable_running_stats(model)
+                ce(model(x), y).backward()
+            enable_running_stats(model)
             opt.step()
 
         return fn, opt
@@ -167,7 +174,7 @@ FAMILIES = {
     "asam": ["samlab asam", "loop asam", "pytorch_optimizer asam"],
     "gsam": ["samlab gsam", "pytorch_optimizer gsam"],
 }
-TIMED = ["torch sgd", "samlab sgd", "samlab obf", *[i for f in FAMILIES.values() for i in f]]
+TIMED = ["torch sgd", "floor", "samlab sgd", "samlab obf", *[i for f in FAMILIES.values() for i in f]]
 
 
 # -- models --------------------------------------------------------------------------------------
@@ -264,12 +271,16 @@ def full_steps(label: str, make, batch: int, rounds: int, device, results: dict)
     med = {k: statistics.median(v) for k, v in t.items()}
     n = sum(p.numel() for p in models[0].parameters())
     print(f"\n### {label}: {n / 1e6:.2f} M parameters, batch {batch}, threads {torch.get_num_threads()}")
-    print("| implementation | step ms, median (min–max) | ÷ torch SGD step | peer ÷ samlab |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| implementation | step ms, median (min–max) | ÷ torch SGD step | (step − floor) ÷ SGD step | peer ÷ samlab |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    sgd, floor = med["torch sgd"], med["floor"]
     for impl in TIMED:
         ours = next((f[0] for f in FAMILIES.values() if impl in f), None)
         ratio = f"{med[impl] / med[ours]:.3f}" if ours and ours != impl else ""
-        print(f"| {impl} | {fmt(t[impl])} | {med[impl] / med['torch sgd']:.3f} | {ratio} |")
+        over = f"{(med[impl] - floor) / sgd:+.3f}" if impl not in ("torch sgd", "samlab sgd", "floor") else ""
+        print(f"| {impl} | {fmt(t[impl])} | {med[impl] / sgd:.3f} | {over} | {ratio} |")
     results[(label, torch.get_num_threads())] = med
 
 

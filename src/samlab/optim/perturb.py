@@ -23,16 +23,15 @@ from samlab.optim.gsam import GSAMCorrection
 class SAMBuffers:
     """What the step holds beyond the base optimizer, lists aligned with the perturbed parameters.
 
-    ``backup``: the parameters' own tensors (w) while w + e is swapped into them for the perturbed pass,
-    None between chunks. Why a swap: w + e is written once, as a new tensor, and w comes back by pointer,
-    where copying w out and back would read and write every parameter twice more per chunk.
-    ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
-    rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight (``saved``,
-    or autograd's ascent-gradient tensors kept alive), None between chunks. ``perturbed``: where w + e is
-    written when g cannot take it (GSAM keeps g; ASAM's |w| scratch), allocated on first use and reused.
-    ``accum``: the weighted sum of the earlier chunks'
-    final gradients of this update (all parameters) — the first chunk's own gradient tensors, so no
-    separate buffer is ever allocated or zeroed."""
+    ``perturbed``: where w + e is written (ASAM's |w| scratch before that), allocated at the first step and
+    reused; it is swapped into the parameters (``p.data``) for the perturbed pass. ``backup``: meanwhile,
+    the parameters' own tensors, holding w untouched; None between chunks. Why a swap: w + e is written
+    once and w comes back by pointer, where copying w out and back would read and write every parameter
+    twice more per chunk. ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep
+    autograd's tensor (ASAM rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk
+    in flight (``saved``, or autograd's ascent-gradient tensors kept alive), None between chunks.
+    ``accum``: the weighted sum of the earlier chunks' final gradients of this update (all parameters) —
+    the first chunk's own gradient tensors, so no separate buffer is ever allocated or zeroed."""
 
     backup: list[Tensor] | None = None
     perturbed: list[Tensor] | None = None
@@ -74,15 +73,9 @@ def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> b
 
 
 def _write_weights(dst: list[Tensor], w: list[Tensor], d: list[Tensor], coef: Tensor | float) -> list[Tensor]:
-    """dst ← w + coef·d in place. dst is d itself (consumed: no memory at all) or the step's persistent
-    buffer. Why never a fresh tensor: a new parameter-sized allocation costs more than a pass over it on a
-    CPU (the pages are faulted in anew every step)."""
-    if dst is d:
-        torch._foreach_mul_(d, coef)
-        torch._foreach_add_(d, w)
-    else:
-        torch._foreach_copy_(dst, w)
-        add_scaled_(dst, d, coef)
+    """dst ← w + coef·d in place, two passes (copy, then one fused multiply-add)."""
+    torch._foreach_copy_(dst, w)
+    add_scaled_(dst, d, coef)
     return dst
 
 
@@ -95,21 +88,22 @@ def perturbed_weights(
     adaptive: AdaptiveScaling | None,
     gsam: GSAMCorrection | None,
 ) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
-    """w + e from the ascent gradient g (consumed; w is not touched); returns (w + e, ‖e‖, GSAM's saved s
-    or None). w + e is written into g's own tensors, or into ``buffers.perturbed`` when g must live on
-    (GSAM keeps it) or ASAM needs |w| as scratch."""
+    """w + e from the ascent gradient g (consumed; w is not touched), written into ``buffers.perturbed``;
+    returns (w + e, ‖e‖, GSAM's saved s or None).
+
+    Why one persistent buffer rather than g's own tensors (same passes) or a new tensor (one pass fewer):
+    g is freed before the perturbed pass, so its backward gets g's memory back for the new gradients; a
+    tensor still alive there, or a fresh one, makes the allocator fault parameter-sized memory in anew at
+    every step, which costs more than the pass (docs/optimizers.md)."""
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
     raw_copy = gsam is not None and gsam.backup == "raw" and saved is not g  # ASAM: keep a⊙g (or g) aside
     keep = saved if adaptive is not None and raw_copy else None
+    if buffers.perturbed is None:
+        buffers.perturbed = [torch.empty_like(p) for p in pparams]
+    dst = buffers.perturbed
     scratch = adaptive is not None and adaptive.needs_scratch(keep is not None)
-    if gsam is not None and (saved is g or gsam.backup == "normalized") or scratch:
-        if buffers.perturbed is None:
-            buffers.perturbed = [torch.empty_like(p) for p in pparams]
-        dst = buffers.perturbed
-    else:
-        dst = g
     if adaptive is None:
         norm = global_norm(g)
         inv = 1.0 / (norm + EPS)
