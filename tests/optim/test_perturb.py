@@ -108,3 +108,18 @@ def test_a_failing_perturbed_pass_leaves_w_in_place(case):
         o.step()
     for p, q in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(p, q, atol=1e-14, rtol=0)
+
+
+def test_the_buffer_follows_the_model_to_another_dtype():
+    """w + e must be swapped in with the parameters' own dtype: after ``model.float()`` the reused buffer is
+    allocated anew instead of turning the float parameters back into float64 ones."""
+    model = net()
+    opt = create_optimizer("sam", model, lr=0.1, momentum=0.0)
+    x, y = batch()
+    opt.forward_backward(model, x, y, nn.functional.cross_entropy)
+    opt.step()
+    model.float()
+    opt.forward_backward(model, x.float(), y, nn.functional.cross_entropy)
+    opt.step()
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert {t.dtype for t in opt.buffers.perturbed} == {torch.float32}

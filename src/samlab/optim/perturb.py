@@ -100,7 +100,8 @@ def perturbed_weights(
         saved = g if buffers.saved is None else buffers.saved
     raw_copy = gsam is not None and gsam.backup == "raw" and saved is not g  # ASAM: keep a⊙g (or g) aside
     keep = saved if adaptive is not None and raw_copy else None
-    if buffers.perturbed is None:
+    first = buffers.perturbed[0] if buffers.perturbed is not None else None
+    if first is None or first.dtype != pparams[0].dtype or first.device != pparams[0].device:  # model moved
         buffers.perturbed = [torch.empty_like(p) for p in pparams]
     dst = buffers.perturbed
     scratch = adaptive is not None and adaptive.needs_scratch(keep is not None)

@@ -42,8 +42,8 @@ class SAM(GradientStep):
     (subset that is perturbed, e.g. the classifier for LSAM; all are updated), ``sync_perturbation``
     (average the ascent gradient over DDP ranks before normalising), ``grad_scaler`` (fp16),
     ``max_grad_norm`` (clip once, on the final gradient), ``shrink_perturb``.
-    Extra memory: w, kept aside while w + e is in the parameters (+1 for GSAM, +1 while chunks or
-    micro-batches are accumulated).
+    Extra memory: the buffer w + e is written into (+1 for GSAM, +1 while chunks or micro-batches are
+    accumulated).
     """
 
     def __init__(
@@ -244,7 +244,7 @@ class SAM(GradientStep):
 
     @torch.no_grad()
     def _end_chunk(self, weight: float, final: bool) -> None:
-        swap_data(self.pparams, self.buffers.backup)  # w back by pointer; w + e is freed
+        swap_data(self.pparams, self.buffers.backup)  # w back by pointer; w + e stays in the reused buffer
         self.buffers.backup = None
         saved, self.buffers.gsam = self.buffers.gsam, None
         if self.gsam is not None and saved is not None:
