@@ -6,6 +6,7 @@ half-written file, and both load without unpickling code (safetensors; ``torch.l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,16 @@ from safetensors.torch import load_file, save_file, safe_open
 from samlab._files import atomic_write, describe_load_error
 from samlab.data.prepared import PreparedData
 
+META_KEY = "samlab"
+
 
 class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
-    """A ``PreparedData`` as one safetensors file (tensors + JSON metadata)."""
+    """A ``PreparedData`` as one safetensors file (tensors + JSON metadata).
+
+    The metadata is stored under one key, ``samlab``, as one JSON object with sorted keys. Why: safetensors
+    writes its metadata map in a random order per process, so several keys would give a byte-different file
+    for the same data on every run, and DVC would rerun every stage downstream of an unchanged data set.
+    Files with the metadata spread over several keys (samlab before this) are still read."""
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
         self._filepath = Path(filepath)
@@ -34,13 +42,16 @@ class PreparedDataDataset(AbstractDataset[PreparedData, PreparedData]):
             tensors = load_file(str(self._filepath))
             with safe_open(str(self._filepath), framework="pt") as f:
                 meta = f.metadata() or {}
-        except (SafetensorError, OSError) as exc:
+            if META_KEY in meta:
+                meta = json.loads(meta[META_KEY])
+        except (SafetensorError, OSError, ValueError) as exc:
             raise DatasetError(f"{self._filepath} is not a readable safetensors file: {exc}") from exc
         return PreparedData.from_tensors(tensors, meta)
 
     def save(self, data: PreparedData) -> None:
         tensors, meta = data.to_tensors()
-        atomic_write(self._filepath, lambda tmp: save_file(tensors, tmp, metadata=meta))
+        packed = {META_KEY: json.dumps(meta, sort_keys=True)}  # one key: byte-identical files run to run
+        atomic_write(self._filepath, lambda tmp: save_file(tensors, tmp, metadata=packed))
 
     def _exists(self) -> bool:
         return self._filepath.exists()
