@@ -123,3 +123,28 @@ def test_the_buffer_follows_the_model_to_another_dtype():
     opt.step()
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert {t.dtype for t in opt.buffers.perturbed} == {torch.float32}
+
+
+def test_a_compiled_model_is_not_recompiled_by_the_swap():
+    """torch.compile guards on the parameters' metadata, not their storage: the swapped-in w + e reuses the
+    two graphs (clean pass, and the pass with BatchNorm's running statistics frozen) at every step, and the
+    compiled model takes the eager model's steps exactly (aot_eager: the graphs without a C++ toolchain)."""
+    import torch._dynamo as dynamo
+
+    x, y = batch()
+    model, twin = net(), net()
+    dynamo.reset()
+    dynamo.utils.counters.clear()
+    compiled = torch.compile(model, backend="aot_eager")
+    for name in ("sam", "gsam"):
+        opt = create_optimizer(name, model, lr=0.1, momentum=0.9)
+        eager = create_optimizer(name, twin, lr=0.1, momentum=0.9)
+        for _ in range(3):
+            opt.forward_backward(compiled, x, y, nn.functional.cross_entropy)
+            opt.step()
+            eager.forward_backward(twin, x, y, nn.functional.cross_entropy)
+            eager.step()
+    assert dynamo.utils.counters["stats"]["unique_graphs"] == 2
+    for p, q in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-12, rtol=0)
+    dynamo.reset()
