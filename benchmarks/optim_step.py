@@ -127,7 +127,8 @@ def build(impl: str, model: nn.Module) -> tuple[Callable[[Tensor, Tensor], None]
                 if i:  # the second pass with BatchNorm's running statistics frozen, as in every SAM
                     disable_running_stats(model)
                 ce(model(x), y).backward()
-            enable_running_stats(model)
+            if passes == 2:
+                enable_running_stats(model)
             opt.step()
 
         return fn, opt

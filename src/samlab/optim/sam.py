@@ -205,7 +205,6 @@ class SAM(GradientStep):
                 gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
                 perturbed, norm, buffers.gsam = perturbed_weights(self.pparams, g, rho, buffers, self.adaptive, gsam)
                 buffers.backup = swap_data(self.pparams, perturbed)
-                del perturbed
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
