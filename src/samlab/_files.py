@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 TEMP_SUFFIX = ".tmp"
 
 
@@ -60,6 +62,18 @@ def atomic_write(path: str | Path, write: Callable[[str], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_torch(obj: object, path: str | Path) -> None:
+    """``torch.save`` atomically, byte-identical for equal content. Why through a file object: given a path,
+    torch names the zip archive's root folder after the file — here the random temp name — so every save
+    of the same checkpoint would differ in bytes, and DVC would take it for a new model."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    atomic_write(path, write)
 
 
 def describe_load_error(exc: BaseException) -> str:

@@ -87,3 +87,11 @@ def test_checkpoint_with_code_is_refused(tmp_path):
         pickle.dump({"state_dict": _RunsCode()}, f)
     with pytest.raises(DatasetError, match="cannot load checkpoint .* safely"):
         TorchCheckpointDataset(str(path)).load()
+
+
+def test_equal_checkpoints_are_byte_identical_files(tmp_path):
+    paths = [tmp_path / "a" / "model.pt", tmp_path / "b" / "model.pt"]
+    for path in paths:
+        TorchCheckpointDataset(str(path)).save({"state_dict": {"w": torch.ones(3)}, "epochs": 2})
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert TorchCheckpointDataset(str(paths[0])).load()["epochs"] == 2

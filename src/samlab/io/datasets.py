@@ -15,7 +15,7 @@ from kedro.io import AbstractDataset, DatasetError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file, safe_open
 
-from samlab._files import atomic_write, describe_load_error
+from samlab._files import atomic_write, describe_load_error, save_torch
 from samlab.data.prepared import PreparedData
 
 META_KEY = "samlab"
@@ -76,7 +76,7 @@ class TorchCheckpointDataset(AbstractDataset[dict, dict]):
             raise DatasetError(f"cannot load checkpoint {self._filepath} safely: {describe_load_error(exc)}") from None
 
     def save(self, data: dict) -> None:
-        atomic_write(self._filepath, lambda tmp: torch.save(data, tmp))
+        save_torch(data, self._filepath)
 
     def _exists(self) -> bool:
         return self._filepath.exists()

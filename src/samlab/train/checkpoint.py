@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from samlab._files import atomic_write, describe_load_error, remove_stale_temps
+from samlab._files import describe_load_error, remove_stale_temps, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class CheckpointStore:
     def save(self, state: dict[str, Any]) -> Path:
         safe = weights_only_safe(state)
         target = self.file(int(state["epoch"]), int(state.get("batch", 0)))
-        atomic_write(target, lambda tmp: torch.save(safe, tmp))
+        save_torch(safe, target)
         if self.keep is not None:
             for old in self.positions()[: -self.keep]:
                 self.file(*old).unlink(missing_ok=True)
