@@ -98,8 +98,8 @@ def perturbed_weights(
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
-    raw_copy = gsam is not None and gsam.backup == "raw" and saved is not g  # ASAM: keep a⊙g (or g) aside
-    keep = saved if adaptive is not None and raw_copy else None
+    # GSAM's raw s when ASAM rescales g in place: a copy of g as the norm sees it (``gsam_needs_copy``)
+    keep = buffers.saved if adaptive is not None and gsam is not None and gsam.backup == "raw" else None
     first = buffers.perturbed[0] if buffers.perturbed is not None else None
     if first is None or first.dtype != pparams[0].dtype or first.device != pparams[0].device:  # model moved
         buffers.perturbed = [torch.empty_like(p) for p in pparams]

@@ -220,8 +220,8 @@ class SAM(GradientStep):
                         ploss = loss_fn(plogits, y)
                     self._scale(ploss).backward()
                 except BaseException:  # an error or an interrupt in the pass must not leave w + e behind
-                    swap_data(self.pparams, buffers.backup)
-                    buffers.backup = buffers.gsam = None
+                    self._swap_back()
+                    buffers.gsam = None
                     raise
                 plosses.append(ploss.detach())
                 if return_outputs:
@@ -241,10 +241,14 @@ class SAM(GradientStep):
             overflow=scaling.found if scaling is not None else False,
         )
 
+    def _swap_back(self) -> None:
+        """w back into the parameters by pointer; w + e stays in the reused buffer."""
+        swap_data(self.pparams, self.buffers.backup)
+        self.buffers.backup = None
+
     @torch.no_grad()
     def _end_chunk(self, weight: float, final: bool) -> None:
-        swap_data(self.pparams, self.buffers.backup)  # w back by pointer; w + e stays in the reused buffer
-        self.buffers.backup = None
+        self._swap_back()
         saved, self.buffers.gsam = self.buffers.gsam, None
         if self.gsam is not None and saved is not None:
             pgrads = grads_of(self.pparams)
