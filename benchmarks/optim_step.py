@@ -21,13 +21,19 @@ samlab is configured to compute the same step (ASAM: placement ``both``, η = 0;
    tensors it keeps ÷ parameter bytes; momentum buffers and gradients not counted).
 
 Timings are interleaved (every implementation once per round, so load on the shared machine hits all
-alike). ``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2 CPU cores;
-``--rounds N`` for more rounds, ``--quick`` for a smoke run, ``--device cuda`` on a GPU.
+alike). On Linux the process first tells glibc's allocator to keep freed memory (``--allocator retain``,
+the default): otherwise whether a step's fresh gradient tensors cost page faults depends on what ran
+before in the process (the same samlab SAM step measured 0 and 12 000 faults per step, 9 ms of a 180 ms
+step), and one implementation's timing would depend on its neighbours'. ``--allocator system`` measures
+with glibc's defaults. ``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2
+CPU cores; ``--rounds N`` for more rounds, ``--quick`` for a smoke run, ``--device cuda`` on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import importlib.metadata
 import statistics
 import time
@@ -424,6 +430,21 @@ def memory(device) -> None:
     )
 
 
+def retain_freed_memory() -> bool:
+    """glibc: serve every tensor from the heap and never give freed memory back to the system, so a freed
+    gradient's pages are reused as they are instead of being faulted in (and zeroed) anew. Returns whether
+    the allocator took the settings (False off glibc)."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -434,13 +455,20 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="1 round, 1 thread count, batch 16: a smoke run")
     parser.add_argument("--skip", nargs="*", default=[], choices=["equality", "full", "bookkeeping", "memory"])
+    parser.add_argument(
+        "--allocator", choices=["retain", "system"], default="retain", help="retain: glibc keeps freed memory"
+    )
     args = parser.parse_args()
+    allocator = "glibc defaults"
+    if args.allocator == "retain":
+        allocator = "freed memory retained (glibc mallopt)" if retain_freed_memory() else "system (mallopt unavailable)"
     if args.quick:
         args.rounds, args.threads, args.batch = 1, args.threads[:1], 16
     device = torch.device(args.device)
     print(
         f"# samlab SAM step vs peers: torch {torch.__version__}, device {device}, "
-        f"pytorch_optimizer {importlib.metadata.version('pytorch_optimizer')}, rounds {args.rounds}"
+        f"pytorch_optimizer {importlib.metadata.version('pytorch_optimizer')}, rounds {args.rounds}, "
+        f"allocator: {allocator}"
     )
     t0 = time.perf_counter()
     results: dict = {}

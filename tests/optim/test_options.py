@@ -20,14 +20,28 @@ from samlab.optim import (
 from tests.optim.conftest import grad_ls, linear_model, mse, weights
 
 
-def gsam_asam_expected(w, X, y, rho, alpha, lr, placement, backup):
+def gsam_asam_gradient(w, X, y, rho, alpha, placement, backup):
     g, a = grad_ls(w, X, y), w.abs()
     d = {"before": a * g, "after": g, "both": a * g}[placement]  # the gradient as the norm sees it
     e = rho * {"before": d / d.norm(), "after": a * g / g.norm(), "both": a * d / d.norm()}[placement]
     s = {"raw": d, "gradient": g, "normalized": e / rho}[backup]
     ga = grad_ls(w + e, X, y)
     n = ga / ga.norm()
-    return w - lr * (ga - alpha * (s - (s @ n) * n))
+    return ga - alpha * (s - (s @ n) * n)
+
+
+def gsam_asam_expected(w, X, y, rho, alpha, lr, placement, backup):
+    return w - lr * gsam_asam_gradient(w, X, y, rho, alpha, placement, backup)
+
+
+def gsam_asam(model, rho, alpha, lr, placement, backup, m=None):
+    return SAM(
+        torch.optim.SGD(model.parameters(), lr=lr),
+        rho=rho,
+        perturbation_batch_size=m,
+        adaptive=placement,
+        gsam=GSAMCorrection(alpha, backup=backup),
+    )
 
 
 @pytest.mark.parametrize("placement", ["before", "after", "both"])
@@ -36,18 +50,33 @@ def test_gsam_backup_with_asam_equals_hand_computed_step(problem, placement, bac
     X, y, w = problem
     rho, alpha, lr = 0.5, 0.3, 0.1
     model = linear_model(w)
-    opt = SAM(
-        torch.optim.SGD(model.parameters(), lr=lr),
-        rho=rho,
-        adaptive=placement,
-        gsam=GSAMCorrection(alpha, backup=backup),
-    )
+    opt = gsam_asam(model, rho, alpha, lr, placement, backup)
     opt.forward_backward(model, X, y, mse)
     opt.step()
     torch.testing.assert_close(
         weights(model), gsam_asam_expected(w, X, y, rho, alpha, lr, placement, backup), atol=1e-12, rtol=0
     )
     assert opt.extra_buffers() == 2
+
+
+@pytest.mark.parametrize(("placement", "backup"), [("before", "raw"), ("both", "raw"), ("after", "gradient")])
+def test_gsam_with_asam_over_chunks_micro_batches_and_updates_equals_hand_computed(problem, placement, backup):
+    # both/raw and after/gradient keep s in a persistent copy, the final gradient is written into it and the
+    # perturbed gradient's tensors take its place for the next chunk; before/raw keeps autograd's own tensors.
+    # 3 updates of 2 micro-batches of 2 chunks (m = 2)
+    X, y, w = problem
+    rho, alpha, lr = 0.5, 0.3, 0.1
+    model = linear_model(w)
+    opt = gsam_asam(model, rho, alpha, lr, placement, backup, m=2)
+    expected = w.clone()
+    for _ in range(3):
+        for micro in (slice(0, 4), slice(4, 8)):
+            opt.forward_backward(model, X[micro], y[micro], mse, accum_steps=2)
+        opt.step()
+        parts = [slice(i, i + 2) for i in range(0, 8, 2)]
+        grad = sum(gsam_asam_gradient(expected, X[c], y[c], rho, alpha, placement, backup) for c in parts) / 4
+        expected = expected - lr * grad
+        torch.testing.assert_close(weights(model), expected, atol=1e-12, rtol=0)
 
 
 def test_gsam_raw_backup_is_the_default_and_differs_from_gradient_with_asam(problem):

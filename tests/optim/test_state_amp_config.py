@@ -75,7 +75,7 @@ class InfOnCall:
         return loss * float("inf") if self.calls in self.bad else loss
 
 
-@pytest.mark.parametrize(("name", "bad"), [("sam", (1,)), ("sam", (2,)), ("gsam", (2,)), ("sgd", (1,))])
+@pytest.mark.parametrize(("name", "bad"), [("sam", (1,)), ("sam", (2,)), ("gsam", (1,)), ("gsam", (2,)), ("sgd", (1,))])
 def test_fp16_overflow_in_either_pass_skips_the_whole_update(name, bad):
     torch.manual_seed(0)
     model = bn_mlp()
@@ -98,15 +98,25 @@ def test_fp16_overflow_in_either_pass_skips_the_whole_update(name, bad):
     assert not all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
 
 
-@pytest.mark.parametrize("name", ["sam", "gsam", "asam"])
-def test_grad_scaler_gives_the_same_step_as_no_scaler(problem, name):
+@pytest.mark.parametrize(
+    ("name", "cfg"),
+    [
+        ("sam", {}),
+        ("gsam", {}),
+        ("asam", {}),
+        ("gsam", {"adaptive": "both", "perturbation_batch_size": 4}),  # s in a persistent copy, 2 chunks
+        ("gsam", {"gsam_backup": "normalized"}),
+    ],
+)
+def test_grad_scaler_gives_the_same_step_as_no_scaler(problem, name, cfg):
     X, y, w = problem
     a, b = linear_model(w), linear_model(w)
-    create = lambda m, **kw: create_optimizer(name, m, lr=0.1, momentum=0.0, rho=0.3, **kw)  # noqa: E731
+    create = lambda m, **kw: create_optimizer(name, m, lr=0.1, momentum=0.0, rho=0.3, **cfg, **kw)  # noqa: E731
     oa, ob = create(a), create(b, grad_scaler=torch.amp.GradScaler("cpu", init_scale=2.0**12))
-    for m, o in ((a, oa), (b, ob)):
-        o.forward_backward(m, X, y, mse)
-        o.step()
+    for _ in range(2):
+        for m, o in ((a, oa), (b, ob)):
+            o.forward_backward(m, X, y, mse)
+            o.step()
     torch.testing.assert_close(weights(b), weights(a), atol=1e-12, rtol=0)
     assert not ob.last_step_skipped
 

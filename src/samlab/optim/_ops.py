@@ -20,6 +20,8 @@ def global_norm(tensors: list[Tensor]) -> Tensor:
     """One L2 norm over all tensors (0-dim; float32, or float64 for float64 tensors)."""
     if not tensors:
         return torch.zeros(())
+    if _blas_dot(tensors):
+        return _dots(tensors, tensors).sqrt()
     norms = torch._foreach_norm(tensors, 2, dtype=_acc_dtype(tensors[0]))
     device = norms[0].device
     if any(n.device != device for n in norms):  # parameters spread over devices (rare)
@@ -30,10 +32,30 @@ def global_norm(tensors: list[Tensor]) -> Tensor:
 def global_dot(a: list[Tensor], b: list[Tensor]) -> Tensor:
     """Σ ⟨a_i, b_i⟩ over aligned lists (0-dim). torch has no foreach dot product: one ``vdot`` per tensor
     reads each pair once and allocates nothing parameter-sized (a product list would)."""
+    if _blas_dot(a + b):
+        return _dots(a, b)
     dtype = _acc_dtype(a[0])
     dots = [torch.vdot(x.reshape(-1).to(dtype), y.reshape(-1).to(dtype)) for x, y in zip(a, b)]
     device = dots[0].device
     return torch.stack([d.to(device) for d in dots]).sum()
+
+
+def _blas_dot(tensors: list[Tensor]) -> bool:
+    """Whether the sums of products go to BLAS ``dot``: contiguous CPU tensors, all float32 or all float64.
+
+    Why: torch's CPU 2-norm of a whole tensor runs on one thread (its fast path splits the work by output,
+    and a full reduction has one), BLAS ``dot`` on all of them: at 2 threads a norm of resnet18's
+    parameters takes 4.3 ms against 2.1 ms (docs/optimizers.md). On a GPU ``_foreach_norm`` is one fused
+    kernel, where a loop would launch one per tensor."""
+    dtype = tensors[0].dtype
+    if dtype not in (torch.float32, torch.float64):
+        return False
+    return all(t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors)
+
+
+def _dots(a: list[Tensor], b: list[Tensor]) -> Tensor:
+    """Σ ⟨a_i, b_i⟩ by BLAS ``dot`` (``_blas_dot`` lists; a 0-dim tensor, no host read)."""
+    return torch.stack([torch.dot(x.view(-1), y.view(-1)) for x, y in zip(a, b)]).sum()
 
 
 def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> None:

@@ -41,19 +41,22 @@ class AdaptiveScaling:
         params: list[Tensor],
         scratch: list[Tensor] | None = None,
         keep: list[Tensor] | None = None,
+        unit: Tensor | float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """grads ← d, the scaled direction before normalisation (a⊙g, or a²⊙g for ``both``); returns
         (c, ‖c·d‖) as 0-dim tensors with e/ρ = c·d.
 
         Why: the caller folds c into its one w + ρ·c·d pass (d is never rewritten). ``keep``, if given,
         receives the gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
-        ``scratch`` (required when ``needs_scratch``) receives a = |w| + η and may be reused afterwards."""
+        ``scratch`` (required when ``needs_scratch``) receives a = |w| + η and may be reused afterwards.
+        ``unit``: g arrives multiplied by ±unit (GSAM, perturb.py); the norms are divided by it, so c and
+        ‖c·d‖ are those of the plain gradient."""
         if not self.needs_scratch(keep is not None):
             torch._foreach_mul_(grads, params)
-            norm = global_norm(grads)
+            norm = global_norm(grads) / unit
             torch._foreach_mul_(grads, params)
             c = 1.0 / (norm + EPS)
-            return c, global_norm(grads) * c
+            return c, global_norm(grads) / unit * c
         if scratch is None:
             raise ValueError(f"ASAM placement {self.placement!r} with eta={self.eta} needs a scratch buffer for |w|")
         torch._foreach_copy_(scratch, params)
@@ -63,17 +66,17 @@ class AdaptiveScaling:
         if self.placement == "after":
             if keep is not None:
                 torch._foreach_copy_(keep, grads)
-            norm = global_norm(grads)
+            norm = global_norm(grads) / unit
             torch._foreach_mul_(grads, scratch)
         else:
             torch._foreach_mul_(grads, scratch)
-            norm = global_norm(grads)
+            norm = global_norm(grads) / unit
             if self.placement == "both":
                 if keep is not None:
                     torch._foreach_copy_(keep, grads)
                 torch._foreach_mul_(grads, scratch)
         c = 1.0 / (norm + EPS)
-        return c, (norm if self.placement == "before" else global_norm(grads)) * c
+        return c, (norm if self.placement == "before" else global_norm(grads) / unit) * c
 
     def describe(self) -> dict[str, Any]:
         return {"placement": self.placement, "eta": self.eta}

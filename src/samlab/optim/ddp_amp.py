@@ -66,8 +66,11 @@ class LossScaling:
     def scale(self, loss: Tensor) -> Tensor:
         return self.scaler.scale(loss)
 
-    def scale_tensor(self) -> Tensor:
-        """The current scale S as a 0-dim device tensor (valid after the first ``scale``)."""
+    def scale_tensor(self, device: torch.device | None = None) -> Tensor:
+        """The current scale S as a 0-dim device tensor (before the first ``scale``, the scaler is set up
+        on ``device``)."""
+        if self.scaler._scale is None:
+            self.scaler.scale(torch.zeros((), device=device))
         return self.scaler._get_scale_async()
 
     def unscale_(self, grads: list[Tensor]) -> Tensor:

@@ -1,7 +1,7 @@
 """GSAM's surrogate-gap correction (Zhuang et al. 2022; docs/science.md §2).
 
 Per chunk: n = g_adv/(‖g_adv‖+ε), s⊥ = s − ⟨s, n⟩n, final chunk gradient = g_adv − α·s⊥, where s is the
-ascent gradient saved before the perturbed pass (``backup``):
+ascent gradient saved before the perturbed pass (``backup``), kept as −α·s (``apply_``):
 - ``raw`` (default, the official code): the gradient as the normalisation sees it — g, or ASAM's a⊙g
   when ASAM scales before the norm (``before``/``both``);
 - ``gradient``: the plain gradient g even with ASAM (samlab's behaviour before this option existed);
@@ -39,17 +39,15 @@ class GSAMCorrection:
         return self.backup == "normalized"
 
     @torch.no_grad()
-    def apply_(self, grads: list[Tensor], saved: list[Tensor], scale: Tensor | float = 1.0) -> None:
-        """grads (= S·g_adv) ← S·(g_adv − α·s⊥) in place; ``saved`` holds s (unscaled; overwritten);
-        ``scale`` S is the fp16 loss scale (else 1)."""
-        if self.alpha == 0.0:
-            return
-        if isinstance(scale, Tensor):  # GradScaler keeps S in float32: compute the coefficients in the grads' precision
-            scale = scale.to(grads[0].dtype)
+    def apply_(self, grads: list[Tensor], saved: list[Tensor]) -> None:
+        """saved ← S·(g_adv − α·s⊥), the final gradient, in one multiply-add.
+
+        ``grads`` = S·g_adv (the perturbed pass's gradient; S the fp16 loss scale, else 1); ``saved`` =
+        −α·S·s, the form the ascent pass hands s over in (``SAM._ascent_gradient``). Why: with
+        k = 1 + α·S·⟨s, n⟩/‖S·g_adv‖ = 1 − ⟨saved, grads⟩/‖grads‖², the result is saved + k·grads, one pass
+        where g_adv·k − α·S·s takes two; α and S drop out of the coefficient."""
         n_adv = global_norm(grads) + EPS
-        s_dot_n = global_dot(saved, grads) / n_adv  # ⟨s, n⟩·S
-        torch._foreach_mul_(grads, 1.0 + self.alpha * scale * s_dot_n / n_adv)
-        add_scaled_(grads, saved, -self.alpha * scale)
+        add_scaled_(saved, grads, 1.0 - global_dot(saved, grads) / (n_adv * n_adv))
 
     def describe(self) -> dict[str, Any]:
         return {"alpha": self.alpha, "backup": self.backup, "backup_normalized": self.backup_normalized}

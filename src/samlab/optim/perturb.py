@@ -29,7 +29,9 @@ class SAMBuffers:
     once and w comes back by pointer, where copying w out and back would read and write every parameter
     twice more per chunk. ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep
     autograd's tensor (ASAM rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk
-    in flight (``saved``, or autograd's ascent-gradient tensors kept alive), None between chunks.
+    in flight, as −α·S·s (``saved``, or autograd's ascent-gradient tensors kept alive), None between
+    chunks. The correction writes the final gradient into those tensors, so when they were ``saved`` the
+    perturbed gradient's tensors, free by then, become ``saved`` for the next chunk.
     ``accum``: the weighted sum of the earlier chunks' final gradients of this update (all parameters) —
     the first chunk's own gradient tensors, so no separate buffer is ever allocated or zeroed."""
 
@@ -87,14 +89,20 @@ def perturbed_weights(
     buffers: SAMBuffers,
     adaptive: AdaptiveScaling | None,
     gsam: GSAMCorrection | None,
+    unit: Tensor | float = 1.0,
 ) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
     """w + e from the ascent gradient g (consumed; w is not touched), written into ``buffers.perturbed``;
     returns (w + e, ‖e‖, GSAM's saved s or None).
+
+    With GSAM, g arrives as −unit·(ascent gradient), unit = α·S (``SAM._ascent_gradient``): norms are
+    divided by unit and the write by −unit, and every s saved from g is then already in the form GSAM's
+    correction adds (−α·S·s). Otherwise unit = 1.
 
     Why one persistent buffer rather than g's own tensors (same passes) or a new tensor (one pass fewer):
     g is freed before the perturbed pass, so its backward gets g's memory back for the new gradients; a
     tensor still alive there, or a fresh one, makes the allocator fault parameter-sized memory in anew at
     every step, which costs more than the pass (docs/optimizers.md)."""
+    sign = -1.0 if gsam is not None else 1.0  # g = sign·unit·(ascent gradient)
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
@@ -106,16 +114,16 @@ def perturbed_weights(
     dst = buffers.perturbed
     scratch = adaptive is not None and adaptive.needs_scratch(keep is not None)
     if adaptive is None:
-        norm = global_norm(g)
+        norm = global_norm(g) / unit
         inv = 1.0 / (norm + EPS)
         if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w + ρ·u
             torch._foreach_mul_(g, inv)
-            return _write_weights(dst, pparams, g, rho), rho * norm * inv, g
-        return _write_weights(dst, pparams, g, rho * inv), rho * norm * inv, saved
+            return _write_weights(dst, pparams, g, sign * rho / unit), rho * norm * inv, g
+        return _write_weights(dst, pparams, g, sign * rho * inv / unit), rho * norm * inv, saved
     if gsam is not None and gsam.backup == "gradient":
         torch._foreach_copy_(saved, g)
-    c, size = adaptive.direction_(g, pparams, scratch=dst if scratch else None, keep=keep)
+    c, size = adaptive.direction_(g, pparams, scratch=dst if scratch else None, keep=keep, unit=unit)
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
         torch._foreach_mul_(g, c)
-        return _write_weights(dst, pparams, g, rho), rho * size, g
-    return _write_weights(dst, pparams, g, rho * c), rho * size, saved
+        return _write_weights(dst, pparams, g, sign * rho / unit), rho * size, g
+    return _write_weights(dst, pparams, g, sign * rho * c / unit), rho * size, saved

@@ -138,26 +138,40 @@ class SAM(GradientStep):
         return self._bn_cache[1]
 
     # -- the two passes --------------------------------------------------------------------------
-    def _ascent_gradient(self, model, x, y, loss_fn, autocast) -> tuple[list[Tensor], Tensor, Tensor | None, Tensor]:
+    def _ascent_gradient(
+        self, model, x, y, loss_fn, autocast, gsam_alpha: float | None
+    ) -> tuple[list[Tensor], Tensor, Tensor | None, Tensor]:
         """Clean pass; returns (g for the perturbed parameters, loss, ascent loss, logits). ``p.grad`` is
-        left None: g belongs to the step now."""
+        left None: g belongs to the step now. With GSAM's α the pass back-propagates −α·S·P, so g arrives
+        as −α·S·(ascent gradient), the form GSAM's correction adds (gsam.py); S is not divided out."""
         ascent = self.ascent
         if not ascent.needs_backward:
             with torch.no_grad(), autocast_ctx(x.device, autocast):
                 logits = model(x)
                 loss = loss_fn(logits, y)
-            return random_direction(self.pparams, ascent), loss, None, logits
+            g = random_direction(self.pparams, ascent)
+            if gsam_alpha is not None:
+                torch._foreach_mul_(g, -self._gsam_scale(gsam_alpha, x.device))
+            return g, loss, None, logits
         with autocast_ctx(x.device, autocast):
             logits = model(x)
             loss = loss_fn(logits, y)
             aloss = ascent.loss(logits, y, loss)
+        scaled = self._scale(aloss) if gsam_alpha is None else self._scale(aloss) * -gsam_alpha
         if self._subset:  # LSAM: the subset's gradient alone, the backbone's backward is skipped
-            g = list(torch.autograd.grad(self._scale(aloss), self.pparams, materialize_grads=True))
+            g = list(torch.autograd.grad(scaled, self.pparams, materialize_grads=True))
         else:
-            self._scale(aloss).backward()
+            scaled.backward()
             g = grads_of(self.pparams)
             release_grads(self.params)
         return g, loss, aloss, logits
+
+    def _gsam_scale(self, alpha: float, device: torch.device) -> Tensor | float:
+        """α·S, the factor GSAM's ascent gradient carries (S: the fp16 loss scale, a device tensor; else 1).
+        GradScaler keeps S in float32: the product is taken in the parameters' precision, as the backward's."""
+        if self.scaling is None:
+            return alpha
+        return alpha * self.scaling.scale_tensor(device).to(self.pparams[0].dtype)
 
     # -- one micro-batch -------------------------------------------------------------------------
     def forward_backward(
@@ -185,25 +199,29 @@ class SAM(GradientStep):
             self._begin_update()
         rho = self.rho
         scaling = self.scaling
+        gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
+        alpha = gsam.alpha if gsam is not None else None
         bns = self._model_batchnorms(model)
         buffers = self.buffers
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
         with no_sync(model):
             for ci, (x, y) in enumerate(chunks):
                 release_grads(self.params)
-                # 1. clean (ascent) pass
-                g, loss, aloss, logits = self._ascent_gradient(model, x, y, loss_fn, autocast)
+                # 1. clean (ascent) pass; GSAM: g = −α·S·(ascent gradient), see ``_ascent_gradient``
+                g, loss, aloss, logits = self._ascent_gradient(model, x, y, loss_fn, autocast, alpha)
                 losses.append(loss.detach())
                 if aloss is not None:
                     alosses.append(aloss.detach())
-                    if scaling is not None:  # unscale before normalising (1/S as a device tensor)
+                    if scaling is not None and gsam is None:  # unscale before normalising (1/S, a device tensor)
                         scaling.unscale_(g)
+                unit = 1.0 if alpha is None else self._gsam_scale(alpha, x.device)
                 logits_all.append(logits.detach())
                 if self.sync_perturbation and world_size(self.process_group) > 1:
                     all_reduce_mean(g, self.process_group)  # every rank perturbs with the global gradient
                 # 2. perturb: w + e is written once and swapped in; w is kept aside, untouched
-                gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
-                perturbed, norm, buffers.gsam = perturbed_weights(self.pparams, g, rho, buffers, self.adaptive, gsam)
+                perturbed, norm, buffers.gsam = perturbed_weights(
+                    self.pparams, g, rho, buffers, self.adaptive, gsam, unit
+                )
                 buffers.backup = swap_data(self.pparams, perturbed)
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
@@ -250,10 +268,13 @@ class SAM(GradientStep):
     def _end_chunk(self, weight: float, final: bool) -> None:
         self._swap_back()
         saved, self.buffers.gsam = self.buffers.gsam, None
-        if self.gsam is not None and saved is not None:
-            pgrads = grads_of(self.pparams)
-            scale = self.scaling.scale_tensor() if self.scaling is not None else 1.0
-            self.gsam.apply_(pgrads, saved, scale=scale)
+        if self.gsam is not None and saved is not None:  # the final gradient is written into s's tensors
+            g_adv = grads_of(self.pparams)
+            self.gsam.apply_(g_adv, saved)
+            for p, t in zip(self.pparams, saved):
+                p.grad = t
+            if saved is self.buffers.saved:  # the perturbed gradient's tensors are free: the next copy goes there
+                self.buffers.saved = g_adv
         if weight == 1.0:  # one chunk, one micro-batch: p.grad is the final gradient
             return
         grads = owned_grads(self.params)
