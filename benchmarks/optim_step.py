@@ -21,19 +21,17 @@ samlab is configured to compute the same step (ASAM: placement ``both``, η = 0;
    tensors it keeps ÷ parameter bytes; momentum buffers and gradients not counted).
 
 Timings are interleaved (every implementation once per round, so load on the shared machine hits all
-alike). On Linux the process first tells glibc's allocator to keep freed memory (``--allocator retain``,
-the default): otherwise whether a step's fresh gradient tensors cost page faults depends on what ran
-before in the process (the same samlab SAM step measured 0 and 12 000 faults per step, 9 ms of a 180 ms
-step), and one implementation's timing would depend on its neighbours'. ``--allocator system`` measures
-with glibc's defaults. ``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2
+alike). On Linux the process first tells glibc's allocator to keep freed memory, as samlab's CPU training
+does (``--allocator retain``, the default; ``samlab.train.allocator``): otherwise whether a step's fresh
+gradient tensors cost page faults depends on what ran before in the process (the same samlab SAM step
+measured 0 and 12 000 faults per step, 9 ms of a 180 ms step), and one implementation's timing would depend
+on its neighbours'. ``--allocator system`` measures with glibc's defaults. ``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2
 CPU cores; ``--rounds N`` for more rounds, ``--quick`` for a smoke run, ``--device cuda`` on a GPU.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import importlib.metadata
 import statistics
 import time
@@ -51,6 +49,7 @@ from pytorch_optimizer.optimizer.utils import (
 from torch import Tensor, nn
 
 from samlab.optim import create_optimizer
+from samlab.train.allocator import retain_freed_memory
 
 RHO, ASAM_RHO, ALPHA, LR, MOMENTUM = 0.05, 0.5, 0.4, 0.1, 0.9
 ce = nn.functional.cross_entropy
@@ -428,21 +427,6 @@ def memory(device) -> None:
         "(samlab gsam keeps autograd's ascent-gradient tensors as GSAM's saved g: counted; "
         "pytorch_optimizer gsam holds old_g and e_w; every peer also allocates e = c·g transiently.)"
     )
-
-
-def retain_freed_memory() -> bool:
-    """glibc: serve every tensor from the heap and never give freed memory back to the system, so a freed
-    gradient's pages are reused as they are instead of being faulted in (and zeroed) anew. Returns whether
-    the allocator took the settings (False off glibc)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 1 << 30))
 
 
 def main() -> None:

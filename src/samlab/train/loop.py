@@ -33,6 +33,7 @@ from samlab.evaluate.metrics import evaluate
 from samlab.models import create_model, load_backbone
 from samlab.optim import OPTIMIZERS, StepStats, create_optimizer
 from samlab.train import distributed
+from samlab.train.allocator import retain_freed_memory
 from samlab.train.checkpoint import FORMAT, CheckpointStore, check_compatible, rng_state, seed_everything, set_rng_state
 from samlab.train.losses import create_loss
 from samlab.train.meters import NonFiniteLoss, PendingLosses, Sums
@@ -75,6 +76,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False  # torch.compile the model (GPU runs)
     deterministic: bool = False  # torch.use_deterministic_algorithms (GPU; CPU is deterministic already)
+    retain_freed_memory: bool = True  # CPU: glibc keeps freed tensor memory for the next step (train/allocator.py)
     augment: dict[str, Any] | None = (
         None  # batched on-device augmentation (samlab.data.augment), e.g. {crop_padding: 4, hflip: true}
     )
@@ -220,6 +222,8 @@ def train(
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    if cfg.retain_freed_memory and device.type == "cpu":
+        retain_freed_memory()
 
     seed_everything(cfg.seed)
     model = create_model(**full_model_cfg)
