@@ -99,9 +99,9 @@ def perturbed_weights(
     correction adds (−α·S·s). Otherwise unit = 1.
 
     Why one persistent buffer rather than g's own tensors (same passes) or a new tensor (one pass fewer):
-    g is freed before the perturbed pass, so its backward gets g's memory back for the new gradients; a
-    tensor still alive there, or a fresh one, makes the allocator fault parameter-sized memory in anew at
-    every step, which costs more than the pass (docs/optimizers.md)."""
+    g is freed before the perturbed pass, so its backward gets g's memory back for the new gradients; with
+    glibc's default allocator a tensor still alive there, or a fresh one, is faulted in anew at every step,
+    and with freed memory retained the fresh tensor measured no faster (docs/optimizers.md)."""
     sign = -1.0 if gsam is not None else 1.0  # g = sign·unit·(ascent gradient)
     saved = None
     if gsam is not None and gsam.backup != "normalized":
