@@ -106,6 +106,7 @@ def test_fp16_overflow_in_either_pass_skips_the_whole_update(name, bad):
         ("asam", {}),
         ("gsam", {"adaptive": "both", "perturbation_batch_size": 4}),  # s in a persistent copy, 2 chunks
         ("gsam", {"gsam_backup": "normalized"}),
+        ("randsam", {"alpha": 0.3}),  # no ascent backward: S is set up before the scaler's first scale
     ],
 )
 def test_grad_scaler_gives_the_same_step_as_no_scaler(problem, name, cfg):
