@@ -25,8 +25,10 @@ alike). On Linux the process first tells glibc's allocator to keep freed memory,
 does (``--allocator retain``, the default; ``samlab.train.allocator``): otherwise whether a step's fresh
 gradient tensors cost page faults depends on what ran before in the process (the same samlab SAM step
 measured 0 and 12 000 faults per step, 9 ms of a 180 ms step), and one implementation's timing would depend
-on its neighbours'. ``--allocator system`` measures with glibc's defaults. ``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2
-CPU cores; ``--rounds N`` for more rounds, ``--quick`` for a smoke run, ``--device cuda`` on a GPU.
+on its neighbours'. ``--allocator system`` measures with glibc's defaults.
+
+``python benchmarks/optim_step.py`` (``make bench``) takes about 2-3 minutes on 2 CPU cores; ``--rounds N``
+for more rounds, ``--quick`` for a smoke run, ``--device cuda`` on a GPU.
 """
 
 from __future__ import annotations

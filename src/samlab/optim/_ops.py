@@ -79,6 +79,12 @@ def owned_grads(params: list[Tensor]) -> list[Tensor]:
     return [p.grad for p in params]
 
 
+def set_grads(params: list[Tensor], grads: list[Tensor]) -> None:
+    """``p.grad = t`` for each pair: hands the step's own tensors over as the gradients (pointers, no copy)."""
+    for p, t in zip(params, grads):
+        p.grad = t
+
+
 def release_grads(params: list[Tensor]) -> None:
     """``p.grad = None``: the next backward hands over a fresh tensor instead of adding into this one."""
     for p in params:

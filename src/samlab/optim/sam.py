@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from samlab.optim._ops import grads_of, owned_grads, release_grads
+from samlab.optim._ops import grads_of, owned_grads, release_grads, set_grads
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent, create_ascent
 from samlab.optim.batchnorm import batchnorms, frozen_batchnorm_stats
@@ -143,16 +143,14 @@ class SAM(GradientStep):
     ) -> tuple[list[Tensor], Tensor, Tensor | None, Tensor]:
         """Clean pass; returns (g for the perturbed parameters, loss, ascent loss, logits). ``p.grad`` is
         left None: g belongs to the step now. With GSAM's α the pass back-propagates −α·S·P, so g arrives
-        as −α·S·(ascent gradient), the form GSAM's correction adds (gsam.py); S is not divided out."""
+        as −α·S·(ascent gradient), the form GSAM's correction adds (gsam.py); S is not divided out. (A
+        random direction is drawn unscaled: the caller multiplies it.)"""
         ascent = self.ascent
         if not ascent.needs_backward:
             with torch.no_grad(), autocast_ctx(x.device, autocast):
                 logits = model(x)
                 loss = loss_fn(logits, y)
-            g = random_direction(self.pparams, ascent)
-            if gsam_alpha is not None:
-                torch._foreach_mul_(g, -self._gsam_scale(gsam_alpha, x.device))
-            return g, loss, None, logits
+            return random_direction(self.pparams, ascent), loss, None, logits
         with autocast_ctx(x.device, autocast):
             logits = model(x)
             loss = loss_fn(logits, y)
@@ -201,6 +199,7 @@ class SAM(GradientStep):
         scaling = self.scaling
         gsam = self.gsam if self.gsam is not None and self.gsam.alpha else None
         alpha = gsam.alpha if gsam is not None else None
+        unit = 1.0 if alpha is None else self._gsam_scale(alpha, inputs.device)  # S changes only in step()
         bns = self._model_batchnorms(model)
         buffers = self.buffers
         losses, alosses, plosses, norms, logits_all, plogits_all, perts = [], [], [], [], [], [], []
@@ -214,7 +213,8 @@ class SAM(GradientStep):
                     alosses.append(aloss.detach())
                     if scaling is not None and gsam is None:  # unscale before normalising (1/S, a device tensor)
                         scaling.unscale_(g)
-                unit = 1.0 if alpha is None else self._gsam_scale(alpha, x.device)
+                elif gsam is not None:  # a random direction, brought to GSAM's form
+                    torch._foreach_mul_(g, -unit)
                 logits_all.append(logits.detach())
                 if self.sync_perturbation and world_size(self.process_group) > 1:
                     all_reduce_mean(g, self.process_group)  # every rank perturbs with the global gradient
@@ -271,8 +271,7 @@ class SAM(GradientStep):
         if self.gsam is not None and saved is not None:  # the final gradient is written into s's tensors
             g_adv = grads_of(self.pparams)
             self.gsam.apply_(g_adv, saved)
-            for p, t in zip(self.pparams, saved):
-                p.grad = t
+            set_grads(self.pparams, saved)
             if saved is self.buffers.saved:  # the perturbed gradient's tensors are free: the next copy goes there
                 self.buffers.saved = g_adv
         if weight == 1.0:  # one chunk, one micro-batch: p.grad is the final gradient
@@ -297,8 +296,7 @@ class SAM(GradientStep):
     def _final_gradients(self) -> list[Tensor]:
         acc = self.buffers.accum
         if acc is not None:  # step() before accum_steps micro-batches: use what was accumulated
-            for p, a in zip(self.params, acc):
-                p.grad = a
+            set_grads(self.params, acc)
             self.buffers.accum = None
         self._micro = 0
         return super()._final_gradients()
