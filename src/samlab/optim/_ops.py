@@ -66,6 +66,14 @@ def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> N
         torch._foreach_add_(dst, src, alpha=coef)
 
 
+def scaled_sum(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> list[Tensor]:
+    """New tensors base + coef·src (coef a 0-dim tensor, no host read, or a number): one pass that reads both
+    and writes the result, where filling a kept buffer takes two (a copy of base, then a multiply-add)."""
+    if isinstance(coef, Tensor):
+        return torch._foreach_addcmul(base, src, [coef] * len(base))
+    return torch._foreach_add(base, src, alpha=coef)
+
+
 def grads_of(params: list[Tensor]) -> list[Tensor]:
     """The gradients autograd handed over (zeros for a parameter that received none)."""
     return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]

@@ -28,10 +28,9 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
-    def needs_scratch(self, keep: bool = False) -> bool:
-        """Whether ``direction_`` needs a = |w| + η in a scratch buffer. Not for ``both`` with η = 0
-        without ``keep``: w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two
-        multiplications by w itself do."""
+    def needs_scale(self, keep: bool = False) -> bool:
+        """Whether ``direction_`` materialises a = |w| + η. Not for ``both`` with η = 0 without ``keep``:
+        w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two multiplications by w itself do."""
         return not (self.placement == "both" and self.eta == 0.0 and not keep)
 
     @torch.no_grad()
@@ -39,7 +38,6 @@ class AdaptiveScaling:
         self,
         grads: list[Tensor],
         params: list[Tensor],
-        scratch: list[Tensor] | None = None,
         keep: list[Tensor] | None = None,
         unit: Tensor | float = 1.0,
     ) -> tuple[Tensor, Tensor]:
@@ -48,33 +46,30 @@ class AdaptiveScaling:
 
         Why: the caller folds c into its one w + ρ·c·d pass (d is never rewritten). ``keep``, if given,
         receives the gradient as the norm sees it (a⊙g for before/both, g for after): GSAM's raw backup.
-        ``scratch`` (required when ``needs_scratch``) receives a = |w| + η and may be reused afterwards.
+        a = |w| + η, when needed, is a temporary (one pass that reads w and writes a).
         ``unit``: g arrives multiplied by ±unit (GSAM, perturb.py); the norms are divided by it, so c and
         ‖c·d‖ are those of the plain gradient."""
-        if not self.needs_scratch(keep is not None):
+        if not self.needs_scale(keep is not None):
             torch._foreach_mul_(grads, params)
             norm = global_norm(grads) / unit
             torch._foreach_mul_(grads, params)
             c = 1.0 / (norm + EPS)
             return c, global_norm(grads) / unit * c
-        if scratch is None:
-            raise ValueError(f"ASAM placement {self.placement!r} with eta={self.eta} needs a scratch buffer for |w|")
-        torch._foreach_copy_(scratch, params)
-        torch._foreach_abs_(scratch)
+        scale = torch._foreach_abs(params)
         if self.eta:
-            torch._foreach_add_(scratch, self.eta)
+            torch._foreach_add_(scale, self.eta)
         if self.placement == "after":
             if keep is not None:
                 torch._foreach_copy_(keep, grads)
             norm = global_norm(grads) / unit
-            torch._foreach_mul_(grads, scratch)
+            torch._foreach_mul_(grads, scale)
         else:
-            torch._foreach_mul_(grads, scratch)
+            torch._foreach_mul_(grads, scale)
             norm = global_norm(grads) / unit
             if self.placement == "both":
                 if keep is not None:
                     torch._foreach_copy_(keep, grads)
-                torch._foreach_mul_(grads, scratch)
+                torch._foreach_mul_(grads, scale)
         c = 1.0 / (norm + EPS)
         return c, (norm if self.placement == "before" else global_norm(grads) / unit) * c
 

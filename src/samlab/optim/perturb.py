@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, add_scaled_, global_norm
+from samlab.optim._ops import EPS, global_norm, scaled_sum
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -23,11 +23,10 @@ from samlab.optim.gsam import GSAMCorrection
 class SAMBuffers:
     """What the step holds beyond the base optimizer, lists aligned with the perturbed parameters.
 
-    ``perturbed``: where w + e is written (ASAM's |w| scratch before that), allocated at the first step and
-    reused; it is swapped into the parameters (``p.data``) for the perturbed pass. ``backup``: meanwhile,
-    the parameters' own tensors, holding w untouched; None between chunks. Why a swap: w + e is written
-    once and w comes back by pointer, where copying w out and back would read and write every parameter
-    twice more per chunk. ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep
+    ``backup``: while w + e is in the parameters (``p.data``, a new tensor per chunk, freed when w comes
+    back), the parameters' own tensors, holding w untouched; None between chunks. Why a swap: w + e is
+    written once and w comes back by pointer, where copying w out and back would read and write every
+    parameter twice more per chunk. ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep
     autograd's tensor (ASAM rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk
     in flight, as −α·S·s (``saved``, or autograd's ascent-gradient tensors kept alive), None between
     chunks. The correction writes the final gradient into those tensors, so when they were ``saved`` the
@@ -36,7 +35,6 @@ class SAMBuffers:
     the first chunk's own gradient tensors, so no separate buffer is ever allocated or zeroed."""
 
     backup: list[Tensor] | None = None
-    perturbed: list[Tensor] | None = None
     saved: list[Tensor] | None = None
     gsam: list[Tensor] | None = None
     accum: list[Tensor] | None = None
@@ -74,13 +72,6 @@ def gsam_needs_copy(adaptive: AdaptiveScaling | None, gsam: GSAMCorrection) -> b
     return gsam.backup == "gradient" or adaptive.placement != "before"
 
 
-def _write_weights(dst: list[Tensor], w: list[Tensor], d: list[Tensor], coef: Tensor | float) -> list[Tensor]:
-    """dst ← w + coef·d in place, two passes (copy, then one fused multiply-add)."""
-    torch._foreach_copy_(dst, w)
-    add_scaled_(dst, d, coef)
-    return dst
-
-
 @torch.no_grad()
 def perturbed_weights(
     pparams: list[Tensor],
@@ -91,39 +82,34 @@ def perturbed_weights(
     gsam: GSAMCorrection | None,
     unit: Tensor | float = 1.0,
 ) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
-    """w + e from the ascent gradient g (consumed; w is not touched), written into ``buffers.perturbed``;
-    returns (w + e, ‖e‖, GSAM's saved s or None).
+    """w + e from the ascent gradient g (consumed; w is not touched), as new tensors; returns (w + e, ‖e‖,
+    GSAM's saved s or None).
 
     With GSAM, g arrives as −unit·(ascent gradient), unit = α·S (``SAM._ascent_gradient``): norms are
     divided by unit and the write by −unit, and every s saved from g is then already in the form GSAM's
     correction adds (−α·S·s). Otherwise unit = 1.
 
-    Why one persistent buffer rather than g's own tensors (same passes) or a new tensor (one pass fewer):
-    g is freed before the perturbed pass, so its backward gets g's memory back for the new gradients; with
-    glibc's default allocator a tensor still alive there, or a fresh one, is faulted in anew at every step,
-    and with freed memory retained the fresh tensor measured no faster (docs/optimizers.md)."""
+    Why new tensors: one pass (read w and g, write w + e) where a kept buffer takes two (copy w in, then
+    add), and g's memory is freed right after for the perturbed pass's gradients. With the allocator
+    keeping freed memory (CPU training and the benchmark do, docs/training.md) the new tensors come from
+    memory the last chunk freed, not from new pages (docs/optimizers.md)."""
     sign = -1.0 if gsam is not None else 1.0  # g = sign·unit·(ascent gradient)
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
     # GSAM's raw s when ASAM rescales g in place: a copy of g as the norm sees it (``gsam_needs_copy``)
     keep = buffers.saved if adaptive is not None and gsam is not None and gsam.backup == "raw" else None
-    first = buffers.perturbed[0] if buffers.perturbed is not None else None
-    if first is None or first.dtype != pparams[0].dtype or first.device != pparams[0].device:  # model moved
-        buffers.perturbed = [torch.empty_like(p) for p in pparams]
-    dst = buffers.perturbed
-    scratch = adaptive is not None and adaptive.needs_scratch(keep is not None)
     if adaptive is None:
         norm = global_norm(g) / unit
         inv = 1.0 / (norm + EPS)
         if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w + ρ·u
             torch._foreach_mul_(g, inv)
-            return _write_weights(dst, pparams, g, sign * rho / unit), rho * norm * inv, g
-        return _write_weights(dst, pparams, g, sign * rho * inv / unit), rho * norm * inv, saved
+            return scaled_sum(pparams, g, sign * rho / unit), rho * norm * inv, g
+        return scaled_sum(pparams, g, sign * rho * inv / unit), rho * norm * inv, saved
     if gsam is not None and gsam.backup == "gradient":
         torch._foreach_copy_(saved, g)
-    c, size = adaptive.direction_(g, pparams, scratch=dst if scratch else None, keep=keep, unit=unit)
+    c, size = adaptive.direction_(g, pparams, keep=keep, unit=unit)
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
         torch._foreach_mul_(g, c)
-        return _write_weights(dst, pparams, g, sign * rho / unit), rho * size, g
-    return _write_weights(dst, pparams, g, sign * rho * c / unit), rho * size, saved
+        return scaled_sum(pparams, g, sign * rho / unit), rho * size, g
+    return scaled_sum(pparams, g, sign * rho * c / unit), rho * size, saved
