@@ -42,7 +42,7 @@ class SAM(GradientStep):
     (subset that is perturbed, e.g. the classifier for LSAM; all are updated), ``sync_perturbation``
     (average the ascent gradient over DDP ranks before normalising), ``grad_scaler`` (fp16),
     ``max_grad_norm`` (clip once, on the final gradient), ``shrink_perturb``.
-    Extra memory: the buffer w + e is written into (+1 for GSAM, +1 while chunks or micro-batches are
+    Extra memory: w + e during the perturbed pass (+1 for GSAM, +1 while chunks or micro-batches are
     accumulated).
     """
 
@@ -260,7 +260,7 @@ class SAM(GradientStep):
         )
 
     def _swap_back(self) -> None:
-        """w back into the parameters by pointer; w + e stays in the reused buffer."""
+        """w back into the parameters by pointer; the tensors of w + e are dropped (freed for the next chunk)."""
         swap_data(self.pparams, self.buffers.backup)
         self.buffers.backup = None
 
