@@ -44,6 +44,9 @@ def child(variant: str, epochs: int, threads: int) -> None:
     train_cfg = {**params["training"], **block.get("training", {}), "epochs": epochs, "progress": False}
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with tempfile.TemporaryDirectory() as tmp:
+        # live metrics are written as in the pipeline (their cost is part of the loop), but into the temporary
+        # folder: data/07_model_output belongs to the pipeline and DVC
+        train_cfg["logging"] = {**train_cfg.get("logging", {}), "dir": str(Path(tmp) / "{name}")}
         history = train(
             data, model_cfg, block["optimizer"], train_cfg, name=variant, checkpoints=CheckpointStore(tmp, keep=1)
         ).history

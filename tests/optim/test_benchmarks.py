@@ -3,6 +3,8 @@ per-parameter-loop peer computes samlab's SAM/ASAM step (the timings compare the
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +73,27 @@ def test_benchmark_script_starts_in_a_fresh_interpreter(script):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "usage" in proc.stdout
+
+
+def test_training_throughput_writes_nothing_into_the_pipelines_data():
+    """A measurement trains with the pipeline's live-metrics logging, into its own temporary folder: files the
+    pipeline and DVC own under data/07_model_output are neither created nor touched."""
+    root = Path(__file__).resolve().parents[2]
+    out = root / "data" / "07_model_output"
+
+    def snapshot():
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    before = snapshot()
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "training_throughput.py"), "--child", "sgd", "--epochs", "1"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["images_per_s"] > 0
+    assert snapshot() == before
