@@ -4,6 +4,9 @@ perturbed pass sees exactly w + e, and nothing is left behind when the pass fail
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 from torch import nn
@@ -38,19 +41,26 @@ def batch():
 @pytest.mark.parametrize("case", list(VARIANTS))
 def test_parameters_keep_their_storage_and_w_plus_e_is_its_own_tensor(case):
     """Every parameter keeps its storage across steps; during the perturbed pass it holds w + e in a tensor of
-    its own (never aliasing any parameter's w), and between steps the step holds no chunk state."""
+    its own (never aliasing any parameter's w), and once w is back nothing keeps w + e's memory alive."""
     name, cfg = VARIANTS[case]
     model = net()
     opt = create_optimizer(name, model, lr=0.1, momentum=0.9, **cfg)
     x, y = batch()
     ptrs = [p.data_ptr() for p in model.parameters()]
-    seen = []
-    opt.register_perturbation_hook(lambda o, m, *_: seen.append([p.data_ptr() for p in o.pparams]))
+    seen, alive = [], []
+
+    def hook(o, *_):
+        seen.append([p.data_ptr() for p in o.pparams])
+        alive.extend(weakref.ref(p.data.untyped_storage()) for p in o.pparams)
+
+    opt.register_perturbation_hook(hook)
     for _ in range(3):
         opt.forward_backward(model, x, y, nn.functional.cross_entropy)
         opt.step()
         assert [p.data_ptr() for p in model.parameters()] == ptrs
-        assert opt.backup is None and opt.buffers.gsam is None
+        assert opt.backup is None and opt.buffers.gsam is None and opt.buffers.accum is None
+        gc.collect()
+        assert alive and not any(ref() is not None for ref in alive)  # w + e freed, not kept between steps
     assert seen and all(len(s) == len(opt.pparams) and not set(s) & set(ptrs) for s in seen)
 
 
