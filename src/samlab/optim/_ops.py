@@ -66,9 +66,9 @@ def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> N
         torch._foreach_add_(dst, src, alpha=coef)
 
 
-def scaled_sum(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> list[Tensor]:
-    """New tensors base + coef·src (coef a 0-dim tensor, no host read, or a number): one pass that reads both
-    and writes the result, where filling a kept buffer takes two (a copy of base, then a multiply-add)."""
+def add_scaled(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> list[Tensor]:
+    """``add_scaled_`` out of place: new tensors base + coef·src, one pass that reads both and writes the
+    result, where filling a kept buffer takes two (a copy of base, then ``add_scaled_``)."""
     if isinstance(coef, Tensor):
         return torch._foreach_addcmul(base, src, [coef] * len(base))
     return torch._foreach_add(base, src, alpha=coef)

@@ -28,7 +28,7 @@ class AdaptiveScaling:
         self.placement = placement
         self.eta = float(eta)
 
-    def needs_scale(self, keep: bool = False) -> bool:
+    def _needs_scale(self, keep: bool = False) -> bool:
         """Whether ``direction_`` materialises a = |w| + η. Not for ``both`` with η = 0 without ``keep``:
         w⊙w⊙g = a²⊙g and ‖w⊙g‖ = ‖a⊙g‖ exactly (signs cancel), so two multiplications by w itself do."""
         return not (self.placement == "both" and self.eta == 0.0 and not keep)
@@ -49,7 +49,7 @@ class AdaptiveScaling:
         a = |w| + η, when needed, is a temporary (one pass that reads w and writes a).
         ``unit``: g arrives multiplied by ±unit (GSAM, perturb.py); the norms are divided by it, so c and
         ‖c·d‖ are those of the plain gradient."""
-        if not self.needs_scale(keep is not None):
+        if not self._needs_scale(keep is not None):
             torch._foreach_mul_(grads, params)
             norm = global_norm(grads) / unit
             torch._foreach_mul_(grads, params)

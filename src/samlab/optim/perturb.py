@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, global_norm, scaled_sum
+from samlab.optim._ops import EPS, add_scaled, global_norm
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -101,15 +101,13 @@ def perturbed_weights(
     keep = buffers.saved if adaptive is not None and gsam is not None and gsam.backup == "raw" else None
     if adaptive is None:
         norm = global_norm(g) / unit
-        inv = 1.0 / (norm + EPS)
-        if gsam is not None and gsam.backup == "normalized":  # s = u = g/(‖g‖+ε), w + ρ·u
-            torch._foreach_mul_(g, inv)
-            return scaled_sum(pparams, g, sign * rho / unit), rho * norm * inv, g
-        return scaled_sum(pparams, g, sign * rho * inv / unit), rho * norm * inv, saved
-    if gsam is not None and gsam.backup == "gradient":
-        torch._foreach_copy_(saved, g)
-    c, size = adaptive.direction_(g, pparams, keep=keep, unit=unit)
-    if gsam is not None and gsam.backup == "normalized":  # s = e/ρ = c·d
+        c = 1.0 / (norm + EPS)  # e/ρ = c·g
+        size = norm * c
+    else:
+        if gsam is not None and gsam.backup == "gradient":
+            torch._foreach_copy_(saved, g)
+        c, size = adaptive.direction_(g, pparams, keep=keep, unit=unit)  # e/ρ = c·d, d written into g
+    if gsam is not None and gsam.backup == "normalized":  # s = e/ρ
         torch._foreach_mul_(g, c)
-        return scaled_sum(pparams, g, sign * rho / unit), rho * size, g
-    return scaled_sum(pparams, g, sign * rho * c / unit), rho * size, saved
+        return add_scaled(pparams, g, sign * rho / unit), rho * size, g
+    return add_scaled(pparams, g, sign * rho * c / unit), rho * size, saved
