@@ -160,3 +160,66 @@ def test_a_compiled_model_is_not_recompiled_by_the_swap():
     for p, q in zip(model.parameters(), twin.parameters()):
         torch.testing.assert_close(p, q, atol=1e-12, rtol=0)
     dynamo.reset()
+
+
+@pytest.mark.parametrize("case", list(VARIANTS))
+def test_w_plus_e_goes_over_the_ascent_gradient_unless_gsam_keeps_it(case):
+    """SAM, OBF, ASAM, LSAM: w + e is written into the ascent gradient's own tensors (nothing allocated).
+    GSAM keeps that gradient as its s, so w + e gets tensors of its own — except with ASAM and a raw
+    backup, where s is a copy and the gradient's tensors are free again."""
+    name, cfg = VARIANTS[case]
+    model = net()
+    opt = create_optimizer(name, model, lr=0.1, momentum=0.9, **cfg)
+    x, y = batch()
+    ascent, during = [], []
+    passes = {"n": 0}
+
+    def count(*_):
+        passes["n"] += 1
+
+    def record(grad):
+        if passes["n"] % 2 == 1:  # the ascent pass of a chunk
+            ascent.append(grad.data_ptr())
+
+    model.register_forward_pre_hook(count)
+    for p in model.parameters():
+        p.register_hook(record)
+    opt.register_perturbation_hook(lambda o, *_: during.extend(p.data_ptr() for p in o.pparams))
+    opt.forward_backward(model, x, y, nn.functional.cross_entropy)
+    inside = [ptr in ascent for ptr in during]
+    if name == "randsam":  # no ascent backward: w + e goes over the drawn direction
+        assert not ascent and during
+    elif name == "gsam" and case != "gsam_asam_both":
+        assert during and not any(inside)
+    else:
+        assert during and all(inside)
+
+
+@pytest.mark.parametrize("placement", ["before", "after", "both"])
+@pytest.mark.parametrize("eta", [0.0, 0.01])
+@pytest.mark.parametrize("gsam", [None, "raw", "gradient", "normalized"])
+def test_asam_in_cpu_blocks_takes_the_steps_of_whole_tensors(monkeypatch, placement, eta, gsam):
+    """ASAM's chain runs in CPU blocks (``_ops.blocks``). Blocks of 3 elements cut every tensor of the
+    model and group its small ones; the steps, ‖e‖ and the final weights equal those with one block per
+    list (the foreach path a GPU takes) to rounding."""
+    from samlab.optim import _ops
+
+    x, y = batch()
+    cfg = {"adaptive": placement, "eta": eta}
+    if gsam is not None:
+        cfg["gsam_backup"] = gsam
+    results = []
+    for size in (3, 1 << 30):
+        monkeypatch.setattr(_ops, "SLICE_PER_THREAD", size)
+        model = net()
+        opt = create_optimizer("gsam" if gsam else "asam", model, lr=0.1, momentum=0.9, **cfg)
+        norms = []
+        for _ in range(3):
+            norms.append(opt.forward_backward(model, x, y, nn.functional.cross_entropy).perturbation_norm)
+            opt.step()
+        results.append((norms, [p.detach().clone() for p in model.parameters()]))
+    (norms, params), (whole_norms, whole_params) = results
+    assert norms == pytest.approx(whole_norms, rel=1e-13)
+    for p, q in zip(params, whole_params):
+        torch.testing.assert_close(p, q, atol=1e-14, rtol=0)
+    assert not torch.equal(params[0], net()[0].weight.detach())  # the steps moved the weights

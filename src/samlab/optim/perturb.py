@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from samlab.optim._ops import EPS, add_scaled, global_norm
+from samlab.optim._ops import EPS, add_scaled, global_norm, write_over
 from samlab.optim.adaptive import AdaptiveScaling
 from samlab.optim.ascent import Ascent
 from samlab.optim.gsam import GSAMCorrection
@@ -82,23 +82,24 @@ def perturbed_weights(
     gsam: GSAMCorrection | None,
     unit: Tensor | float = 1.0,
 ) -> tuple[list[Tensor], Tensor, list[Tensor] | None]:
-    """w + e from the ascent gradient g (consumed; w is not touched), as new tensors; returns (w + e, ‖e‖,
-    GSAM's saved s or None).
+    """w + e from the ascent gradient g (consumed; w is not touched); returns (w + e, ‖e‖, GSAM's saved s or
+    None).
 
     With GSAM, g arrives as −unit·(ascent gradient), unit = α·S (``SAM._ascent_gradient``): norms are
     divided by unit and the write by −unit, and every s saved from g is then already in the form GSAM's
     correction adds (−α·S·s). Otherwise unit = 1.
 
-    Why new tensors: one pass (read w and g, write w + e) where a kept buffer takes two (copy w in, then
-    add), and g's memory is freed right after for the perturbed pass's gradients. With the allocator
-    keeping freed memory (CPU training and the benchmark do, docs/training.md) the new tensors come from
-    memory the last chunk freed, not from new pages (docs/optimizers.md)."""
+    Why w + e goes into g's own tensors (``write_over``): one pass that allocates nothing, and g's memory is
+    what the perturbed pass's gradients would have reused. Where g must outlive the pass (it is GSAM's s),
+    w + e is written into new tensors, still in one pass (``add_scaled``; docs/optimizers.md)."""
     sign = -1.0 if gsam is not None else 1.0  # g = sign·unit·(ascent gradient)
     saved = None
     if gsam is not None and gsam.backup != "normalized":
         saved = g if buffers.saved is None else buffers.saved
     # GSAM's raw s when ASAM rescales g in place: a copy of g as the norm sees it (``gsam_needs_copy``)
     keep = buffers.saved if adaptive is not None and gsam is not None and gsam.backup == "raw" else None
+    over_g = gsam is None or (saved is not None and saved is not g)  # g is not needed after the write
+    factor = sign * rho / unit  # e = factor·c·d
     if adaptive is None:
         norm = global_norm(g) / unit
         c = 1.0 / (norm + EPS)  # e/ρ = c·g
@@ -106,8 +107,11 @@ def perturbed_weights(
     else:
         if gsam is not None and gsam.backup == "gradient":
             torch._foreach_copy_(saved, g)
-        c, size = adaptive.direction_(g, pparams, keep=keep, unit=unit)  # e/ρ = c·d, d written into g
+        c, size = adaptive.direction_(g, pparams, keep=keep, unit=unit, write=factor if over_g else None)
+        if over_g:  # ASAM wrote w + e over g, block by block
+            return g, rho * size, saved
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ
         torch._foreach_mul_(g, c)
-        return add_scaled(pparams, g, sign * rho / unit), rho * size, g
-    return add_scaled(pparams, g, sign * rho * c / unit), rho * size, saved
+        return add_scaled(pparams, g, factor), rho * size, g
+    coef = sign * rho * c / unit
+    return (write_over(g, pparams, coef) if over_g else add_scaled(pparams, g, coef)), rho * size, saved
