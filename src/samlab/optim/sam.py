@@ -8,7 +8,8 @@ For every chunk of ``m`` samples of a micro-batch:
 3. perturbed pass at w + e (training loss, BatchNorm running statistics untouched);
 4. swap w back; GSAM correction; weight 1/(chunks × accum_steps) and accumulate.
 The base optimizer steps once per update (``step``, in ``step.py`` with DDP/fp16 in ``ddp_amp.py``).
-All maths is ``torch._foreach_*`` over parameter lists with 0-dim device coefficients: no host reads.
+All maths is ``torch._foreach_*`` over parameter lists (ASAM's on the CPU over blocks of them, and w + e written
+per tensor with ``out=``: docs/optimizers.md) with 0-dim device coefficients: no host reads.
 """
 
 from __future__ import annotations
@@ -226,7 +227,7 @@ class SAM(GradientStep):
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
-                del g  # SAM: autograd's ascent gradient is freed before the perturbed pass
+                del g  # its tensors now hold w + e (or, GSAM, s): nothing else refers to them here
                 try:
                     for hook in self._hooks:
                         hook(self, model, x, y)
