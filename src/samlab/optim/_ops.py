@@ -93,8 +93,8 @@ def add_scaled(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> l
 def write_over(dst: list[Tensor], base: list[Tensor], coef: Tensor | float) -> list[Tensor]:
     """dst ← base + coef·dst in dst's own tensors; returns dst. One pass, nothing allocated.
 
-    Why in place: a new tensor costs the CPU a read of each cache line before it is written (3.0 ms more
-    than this for resnet18's parameters at 1 thread, docs/optimizers.md). torch has no foreach operation with
+    Why in place: a new tensor costs the CPU a read of each cache line before it is written (about 3 ms
+    more than this for resnet18's parameters at 1 thread, docs/optimizers.md). torch has no foreach operation with
     ``out=``; the foreach multiply-add with a 0-dim coefficient runs tensor by tensor anyway (its fast path
     needs equal shapes), so this loop launches no more kernels on a GPU."""
     for d, b in zip(dst, base):

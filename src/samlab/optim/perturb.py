@@ -26,11 +26,12 @@ class SAMBuffers:
     ``backup``: while w + e is in the parameters (``p.data``: the ascent gradient's tensors, written over,
     or new tensors where GSAM keeps that gradient; freed when w comes back), the parameters' own tensors,
     holding w untouched; None between chunks. Why a swap: w + e is written once and w comes back by
-    pointer, where copying w out and back would read and write every parameter twice more per chunk. ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep
-    autograd's tensor (ASAM rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk
-    in flight, as −α·S·s (``saved``, or autograd's ascent-gradient tensors kept alive), None between
-    chunks. The correction writes the final gradient into those tensors, so when they were ``saved`` the
-    perturbed gradient's tensors, free by then, become ``saved`` for the next chunk.
+    pointer, where copying w out and back would read and write every parameter twice more per chunk.
+    ``saved``: GSAM's copy of the ascent gradient when it cannot simply keep autograd's tensor (ASAM
+    rescales that in place); allocated only then. ``gsam``: GSAM's s for the chunk in flight, as −α·S·s
+    (``saved``, or autograd's ascent-gradient tensors kept alive), None between chunks. The correction
+    writes the final gradient into those tensors, so when they were ``saved`` the perturbed gradient's
+    tensors, free by then, become ``saved`` for the next chunk.
     ``accum``: the weighted sum of the earlier chunks' final gradients of this update (all parameters) —
     the first chunk's own gradient tensors, so no separate buffer is ever allocated or zeroed."""
 

@@ -227,7 +227,7 @@ class SAM(GradientStep):
                 if scaling is not None and aloss is not None:  # a non-finite ascent gradient skips the update
                     norm = torch.where(scaling.note(norm), 0.0, norm)
                 norms.append(norm)
-                del g  # its tensors now hold w + e (or, GSAM, s): nothing else refers to them here
+                del g  # the name only: its tensors hold w + e (in the parameters) or GSAM's s (buffers.gsam)
                 try:
                     for hook in self._hooks:
                         hook(self, model, x, y)
