@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from samlab.optim import create_optimizer
+from samlab.optim.perturb import random_direction
 from tests.optim.conftest import grad_ls, linear_model, mse
 
 VARIANTS = {
@@ -163,11 +164,21 @@ def test_a_compiled_model_is_not_recompiled_by_the_swap():
 
 
 @pytest.mark.parametrize("case", list(VARIANTS))
-def test_w_plus_e_goes_over_the_ascent_gradient_unless_gsam_keeps_it(case):
-    """SAM, OBF, ASAM, LSAM: w + e is written into the ascent gradient's own tensors (nothing allocated).
-    GSAM keeps that gradient as its s, so w + e gets tensors of its own — except with ASAM and a raw
-    backup, where s is a copy and the gradient's tensors are free again."""
+def test_w_plus_e_goes_over_the_ascent_gradient_unless_gsam_keeps_it(case, monkeypatch):
+    """SAM, OBF, ASAM, LSAM: w + e is written into the ascent gradient's own tensors (RandSAM: the drawn
+    direction's), nothing allocated. GSAM keeps that gradient as its s, so w + e gets tensors of its own —
+    except with ASAM and a raw backup, where s is a copy and the gradient's tensors are free again."""
+    import samlab.optim.sam as sam_module
+
     name, cfg = VARIANTS[case]
+    drawn = []
+
+    def recorded_direction(params, ascent):
+        views = random_direction(params, ascent)
+        drawn.extend(v.data_ptr() for v in views)
+        return views
+
+    monkeypatch.setattr(sam_module, "random_direction", recorded_direction)
     model = net()
     opt = create_optimizer(name, model, lr=0.1, momentum=0.9, **cfg)
     x, y = batch()
@@ -188,7 +199,7 @@ def test_w_plus_e_goes_over_the_ascent_gradient_unless_gsam_keeps_it(case):
     opt.forward_backward(model, x, y, nn.functional.cross_entropy)
     inside = [ptr in ascent for ptr in during]
     if name == "randsam":  # no ascent backward: w + e goes over the drawn direction
-        assert not ascent and during
+        assert not ascent and during and all(ptr in drawn for ptr in during)
     elif name == "gsam" and case != "gsam_asam_both":
         assert during and not any(inside)
     else:
