@@ -53,8 +53,8 @@ def test_blocks_are_the_whole_lists_off_the_cpu_fast_path(one_thread_blocks_of_4
     assert block[0] is a and block[1] is b
 
 
-@pytest.mark.parametrize("coef", [0.5, torch.tensor(0.5, dtype=torch.float64)])
-def test_write_over_writes_base_plus_coef_times_dst_in_its_own_tensors(coef):
+def test_write_over_writes_base_plus_coef_times_dst_in_its_own_tensors():
+    coef = torch.tensor(0.5, dtype=torch.float64)
     dst = [torch.tensor([1.0, -2.0], dtype=torch.float64), torch.tensor([[4.0]], dtype=torch.float64)]
     base = [torch.tensor([10.0, 20.0], dtype=torch.float64), torch.tensor([[30.0]], dtype=torch.float64)]
     ptrs = [t.data_ptr() for t in dst]

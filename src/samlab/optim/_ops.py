@@ -39,7 +39,7 @@ def square_terms(tensors: list[Tensor]) -> list[Tensor]:
     """0-dim terms whose sum is Σ‖t‖² (one per tensor by BLAS ``dot`` on the CPU, else one term): for a
     squared norm accumulated over ``blocks``, summed once at the end (``torch.stack(terms).sum()``)."""
     if _blas_dot(tensors):
-        return [torch.dot(t.view(-1), t.view(-1)) for t in tensors]
+        return _dot_terms(tensors, tensors)
     return [global_norm(tensors).square()]
 
 
@@ -69,17 +69,19 @@ def _blas_dot(tensors: list[Tensor]) -> bool:
     return all(t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors)
 
 
+def _dot_terms(a: list[Tensor], b: list[Tensor]) -> list[Tensor]:
+    """⟨a_i, b_i⟩ by BLAS ``dot``, one 0-dim tensor per pair (``_blas_dot`` lists; no host read)."""
+    return [torch.dot(x.view(-1), y.view(-1)) for x, y in zip(a, b)]
+
+
 def _dots(a: list[Tensor], b: list[Tensor]) -> Tensor:
-    """Σ ⟨a_i, b_i⟩ by BLAS ``dot`` (``_blas_dot`` lists; a 0-dim tensor, no host read)."""
-    return torch.stack([torch.dot(x.view(-1), y.view(-1)) for x, y in zip(a, b)]).sum()
+    """Σ ⟨a_i, b_i⟩ by BLAS ``dot`` (0-dim)."""
+    return torch.stack(_dot_terms(a, b)).sum()
 
 
-def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor | float) -> None:
-    """dst ← dst + coef·src with coef a 0-dim tensor (no host read) or a number; one pass, no temporary."""
-    if isinstance(coef, Tensor):
-        torch._foreach_addcmul_(dst, src, [coef] * len(dst))
-    else:
-        torch._foreach_add_(dst, src, alpha=coef)
+def add_scaled_(dst: list[Tensor], src: list[Tensor], coef: Tensor) -> None:
+    """dst ← dst + coef·src with coef a 0-dim tensor (no host read); one pass, no temporary."""
+    torch._foreach_addcmul_(dst, src, [coef] * len(dst))
 
 
 def add_scaled(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> list[Tensor]:
@@ -90,18 +92,16 @@ def add_scaled(base: list[Tensor], src: list[Tensor], coef: Tensor | float) -> l
     return torch._foreach_add(base, src, alpha=coef)
 
 
-def write_over(dst: list[Tensor], base: list[Tensor], coef: Tensor | float) -> list[Tensor]:
-    """dst ← base + coef·dst in dst's own tensors; returns dst. One pass, nothing allocated.
+def write_over(dst: list[Tensor], base: list[Tensor], coef: Tensor) -> list[Tensor]:
+    """dst ← base + coef·dst in dst's own tensors (coef a 0-dim tensor); returns dst. One pass, nothing
+    allocated.
 
     Why in place: a new tensor costs the CPU a read of each cache line before it is written (about 3 ms
     more than this for resnet18's parameters at 1 thread, docs/optimizers.md). torch has no foreach operation with
     ``out=``; the foreach multiply-add with a 0-dim coefficient runs tensor by tensor anyway (its fast path
     needs equal shapes), so this loop launches no more kernels on a GPU."""
     for d, b in zip(dst, base):
-        if isinstance(coef, Tensor):
-            torch.addcmul(b, d, coef, out=d)
-        else:
-            torch.add(b, d, alpha=coef, out=d)
+        torch.addcmul(b, d, coef, out=d)
     return dst
 
 

@@ -114,5 +114,5 @@ def perturbed_weights(
     if gsam is not None and gsam.backup == "normalized":  # s = e/ρ
         torch._foreach_mul_(g, c)
         return add_scaled(pparams, g, factor), rho * size, g
-    coef = sign * rho * c / unit
+    coef = factor * c
     return (write_over(g, pparams, coef) if over_g else add_scaled(pparams, g, coef)), rho * size, saved
