@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from samlab.optim._ops import release_grads
+from samlab.optim._ops import grads_of, release_grads
 from samlab.optim.ddp_amp import LossScaling, all_reduce_mean, autocast_ctx, no_sync
 from samlab.optim.stats import StepStats
 
@@ -74,7 +74,7 @@ class GradientStep(torch.optim.Optimizer):
     @property
     def grads(self) -> list[Tensor]:
         """The current gradients (zeros where none): what ``step`` will apply."""
-        return [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.params]
+        return grads_of(self.params)
 
     @property
     def lr(self) -> float:
